@@ -1,0 +1,257 @@
+/**
+ * The one configuration schema. Every setting the gateway reads is declared here, with its
+ * documentation; docs/configuration.md and .env.example are generated from this file
+ * (`npm run docs:config`), and a test fails when they are stale.
+ */
+import { z } from 'zod';
+
+/** A service name: design.md "One host, paths per service". */
+export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Names a service may not take because they are auth paths on the same host. */
+export const RESERVED_SERVICE_NAMES = new Set([
+  'authorize',
+  'token',
+  'register',
+  'revoke',
+  'introspect',
+  'jwks',
+  'verify',
+  'health',
+  'metrics',
+  'interaction',
+  'login',
+  'consent',
+  'callback',
+  'session',
+  'userinfo',
+  'static',
+]);
+
+export interface SettingDoc {
+  /** Environment variable name. */
+  env: string;
+  /** What it does and how to choose a value. */
+  doc: string;
+  /** Grouping in the generated reference. */
+  group: 'Public address' | 'Storage' | 'GitHub login' | 'Users' | 'Tokens and clients' | 'Security' | 'Logging';
+  /** Shown in .env.example; secrets are never given an example value. */
+  example?: string;
+  secret?: boolean;
+  /** Loud switches that weaken security warn at startup. */
+  dangerous?: boolean;
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const seconds = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number of seconds')
+  .transform((v) => Number.parseInt(v, 10));
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const url = z
+  .string()
+  .trim()
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http(s) URL');
+
+/**
+ * Each entry: the zod type of the raw environment string, its default (as a string, exactly as
+ * it would be written in .env) and its documentation.
+ */
+export const settings = {
+  PUBLIC_URL: {
+    type: url.optional(),
+    doc: {
+      group: 'Public address',
+      doc: 'The one origin clients use for everything (issuer, resource identifiers, pages). No path. Defaults to `https://$BASE_DOMAIN` when BASE_DOMAIN is set, else `http://localhost:$PORT`.',
+      example: 'https://mcp.example.com',
+    },
+  },
+  BASE_DOMAIN: {
+    type: optionalString,
+    doc: {
+      group: 'Public address',
+      doc: 'The domain Traefik serves and requests a certificate for (production stack).',
+      example: 'mcp.example.com',
+    },
+  },
+  ACME_EMAIL: {
+    type: optionalString,
+    doc: {
+      group: 'Public address',
+      doc: "E-mail address given to Let's Encrypt for certificate notices (production stack).",
+      example: 'admin@example.com',
+    },
+  },
+  HOST: {
+    type: z.string().trim().min(1).default('127.0.0.1'),
+    doc: {
+      group: 'Public address',
+      doc: 'Address the gateway listens on. Keep the loopback default unless a proxy in front of it needs another; containers use `0.0.0.0`.',
+    },
+    default: '127.0.0.1',
+  },
+  PORT: {
+    type: z
+      .string()
+      .regex(/^\d+$/, 'must be a port number')
+      .transform((v) => Number.parseInt(v, 10))
+      .refine((v) => v >= 0 && v <= 65535, 'must be between 0 and 65535'),
+    default: '8000',
+    doc: { group: 'Public address', doc: 'TCP port the gateway listens on (0 picks a free port).' },
+  },
+  TRUST_PROXY: {
+    type: bool,
+    default: 'false',
+    doc: {
+      group: 'Public address',
+      doc: 'Trust `X-Forwarded-*` headers from the proxy in front (Traefik). Only set this when nothing but the proxy can reach the auth service.',
+    },
+  },
+  REDIS_URL: {
+    type: optionalString.refine(
+      (v) => v === undefined || /^rediss?:\/\//.test(v),
+      'must be a redis:// or rediss:// URL',
+    ),
+    doc: {
+      group: 'Storage',
+      doc: 'Redis connection URL (`redis://:password@host:6379/0`). Unset: everything is kept in memory and lost at restart.',
+      example: 'redis://:change-me@redis:6379/0',
+      secret: true,
+    },
+  },
+  REDIS_KEY_PREFIX: {
+    type: z.string().regex(/^[A-Za-z0-9:_-]*$/, 'letters, digits, `:`, `_` and `-` only'),
+    default: 'mcpgw:',
+    doc: { group: 'Storage', doc: 'Prefix of every Redis key the gateway writes (see docs/storage.md).' },
+  },
+  GITHUB_CLIENT_ID: {
+    type: optionalString,
+    doc: {
+      group: 'GitHub login',
+      doc: 'Client id of the GitHub OAuth app. Its callback URL must be `$PUBLIC_URL/callback/github`.',
+      example: 'Iv1.0123456789abcdef',
+    },
+  },
+  GITHUB_CLIENT_SECRET: {
+    type: optionalString,
+    doc: { group: 'GitHub login', doc: 'Client secret of the GitHub OAuth app.', secret: true },
+  },
+  GITHUB_BASE_URL: {
+    type: url,
+    default: 'https://github.com',
+    doc: { group: 'GitHub login', doc: 'Where GitHub serves its OAuth pages (change for GitHub Enterprise Server).' },
+  },
+  GITHUB_API_URL: {
+    type: url,
+    default: 'https://api.github.com',
+    doc: {
+      group: 'GitHub login',
+      doc: 'GitHub REST API base (GitHub Enterprise Server: `https://HOST/api/v3`).',
+    },
+  },
+  ALLOWED_GITHUB_USERS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Users',
+      doc: 'Comma-separated GitHub logins allowed in (case-insensitive). `*` allows every GitHub user and must be written explicitly; empty allows nobody. Checked at login and again on every request to a service.',
+      example: 'octocat,hubot',
+    },
+  },
+  ACCESS_TOKEN_LIFETIME: {
+    type: seconds.refine((v) => v >= 60 && v <= 86400, 'must be between 60 and 86400 seconds'),
+    default: '3600',
+    doc: { group: 'Tokens and clients', doc: 'Lifetime of access tokens, in seconds.' },
+  },
+  REFRESH_TOKEN_LIFETIME: {
+    type: seconds.refine((v) => v >= 300, 'must be at least 300 seconds'),
+    default: '2592000',
+    doc: {
+      group: 'Tokens and clients',
+      doc: 'Lifetime of refresh tokens (and of the grant behind them), in seconds. Each use rotates the refresh token.',
+    },
+  },
+  CLIENT_LIFETIME: {
+    type: seconds,
+    default: '7776000',
+    doc: {
+      group: 'Tokens and clients',
+      doc: 'How long a dynamically registered client stays registered, in seconds; 0 means it never expires.',
+    },
+  },
+  SESSION_LIFETIME: {
+    type: seconds.refine((v) => v >= 60, 'must be at least 60 seconds'),
+    default: '86400',
+    doc: {
+      group: 'Tokens and clients',
+      doc: 'How long a browser stays logged in at the gateway, in seconds (it still sees a consent page for each new client).',
+    },
+  },
+  SIGNING_KEY: {
+    type: optionalString,
+    doc: {
+      group: 'Security',
+      doc: 'RS256 private key (PKCS#8 PEM, `\\n` for newlines allowed) that signs access tokens. Unset: a key is generated on first start and kept in storage. See docs/keys.md for rotation.',
+      secret: true,
+    },
+  },
+  COOKIE_SECRETS: {
+    type: optionalString,
+    doc: {
+      group: 'Security',
+      doc: 'Comma-separated secrets (at least 32 characters each) that sign cookies, newest first. Unset: one is generated on first start and kept in storage.',
+      secret: true,
+    },
+  },
+  CLIENT_METADATA_ALLOWED_HOSTS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Security',
+      doc: 'Comma-separated host names whose https Client ID Metadata Documents are accepted; `*` accepts any public host. Empty accepts any public host too.',
+    },
+  },
+  DANGEROUSLY_ALLOW_PRIVATE_CLIENT_METADATA_HOSTS: {
+    type: bool,
+    default: 'false',
+    doc: {
+      group: 'Security',
+      doc: 'Fetch Client ID Metadata Documents from loopback and private addresses. Only for tests and closed networks: it opens the gateway to server-side request forgery.',
+      dangerous: true,
+    },
+  },
+  DANGEROUSLY_ALLOW_INSECURE_PUBLIC_URL: {
+    type: bool,
+    default: 'false',
+    doc: {
+      group: 'Security',
+      doc: 'Allow an `http://` PUBLIC_URL that is not on loopback. Tokens and cookies then cross the network in clear text.',
+      dangerous: true,
+    },
+  },
+  LOG_LEVEL: {
+    type: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    doc: { group: 'Logging', doc: 'pino log level.' },
+  },
+} satisfies Record<string, { type: z.ZodType; default?: string; doc: Omit<SettingDoc, 'env'> }>;
+
+export type SettingName = keyof typeof settings;
+
+/**
+ * MCP_<SERVICE>_ENABLED (design.md): the service name upper-cased with `-` as `_`. Service
+ * names have no `_`, so the mapping back is unambiguous.
+ */
+export const SERVICE_SWITCH = /^MCP_([A-Z][A-Z0-9_]{0,62})_ENABLED$/;
+export const serviceSwitchName = (service: string): string =>
+  `MCP_${service.toUpperCase().replaceAll('-', '_')}_ENABLED`;
+export const serviceScopesName = (service: string): string =>
+  `MCP_${service.toUpperCase().replaceAll('-', '_')}_SCOPES`;
