@@ -91,13 +91,16 @@ function validateSchema(env: NodeJS.ProcessEnv, problems: string[]): Raw {
   const raw = {} as Record<string, unknown>;
   for (const [name, setting] of Object.entries(settings) as [string, Setting][]) {
     const given = env[name];
-    const value = given === undefined || (given === '' && setting.default !== undefined) ? setting.default : given;
+    // Empty means unset, as for every optional setting: `PUBLIC_URL=` in .env must not be an error.
+    const value = given === undefined || given === '' ? setting.default : given;
     const parsed = setting.type.safeParse(value);
     if (parsed.success) {
       raw[name] = parsed.data;
     } else {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(`${name}=${JSON.stringify(given)}: ${why}. ${setting.doc.doc}`);
+      // A secret's value is not repeated: problems end up on the terminal and in logs.
+      const shown = setting.doc.secret ? name : `${name}=${JSON.stringify(given)}`;
+      problems.push(`${shown}: ${why}. ${setting.doc.doc}`);
     }
   }
   return raw as Raw;

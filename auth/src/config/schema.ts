@@ -248,9 +248,10 @@ export type SettingName = keyof typeof settings;
 
 /**
  * MCP_<SERVICE>_ENABLED (design.md): the service name upper-cased with `-` as `_`. Service
- * names have no `_`, so the mapping back is unambiguous.
+ * names have no `_`, so the mapping back is unambiguous. The pattern takes any middle part so
+ * that a switch naming an invalid service is reported (load.ts), not silently ignored.
  */
-export const SERVICE_SWITCH = /^MCP_([A-Z][A-Z0-9_]{0,62})_ENABLED$/;
+export const SERVICE_SWITCH = /^MCP_(.+)_ENABLED$/;
 export const serviceSwitchName = (service: string): string =>
   `MCP_${service.toUpperCase().replaceAll('-', '_')}_ENABLED`;
 export const serviceScopesName = (service: string): string =>

@@ -1,0 +1,193 @@
+/**
+ * The auth service, composed. Express 5 in front, oidc-provider behind:
+ *   /health                                   health
+ *   /.well-known/oauth-protected-resource/…   RFC 9728 metadata per service
+ *   /interaction/…, /callback/:idp            login and consent pages
+ *   /authorize, /token, /register[/:id]       normalised (http/normalize.ts), then the provider
+ *   everything else                           oidc-provider (metadata, jwks, revoke, introspect…)
+ * No body parser runs in front of the provider (oidc-provider.md).
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type Provider from 'oidc-provider';
+import type { Config } from './config/load.ts';
+import { toWire } from './errors.ts';
+import { healthHandler } from './http/health.ts';
+import { protectedResourceMetadataHandler } from './http/metadata.ts';
+import {
+  BODY_LIMIT,
+  normalizeOAuthParams,
+  readBody,
+  replayRequest,
+  tooLarge,
+  type NormalizeContext,
+} from './http/normalize.ts';
+import { createIdentities, type Identities } from './identity/index.ts';
+import type { LocalUser } from './identity/local.ts';
+import { interactionRoutes } from './interactions/routes.ts';
+import type { Logger } from './log.ts';
+import { AccessTokenVerifier } from './oidc/access-tokens.ts';
+import { Accounts } from './oidc/accounts.ts';
+import { revokeClientGrants } from './oidc/adapter.ts';
+import { Consents } from './oidc/consents.ts';
+import { loadCookieSecrets, loadSigningKeys, type StoredKey } from './oidc/keys.ts';
+import { createProvider, OIDC_SCOPES } from './oidc/provider.ts';
+import { ServiceRegistry } from './oidc/services.ts';
+import { structuredTokens } from './oidc/structured-tokens.ts';
+import { renderError } from './pages/error.ts';
+import { PAGE_HEADERS } from './pages/layout.ts';
+import type { Store } from './storage/store.ts';
+
+export interface AuthServiceOptions {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  /** Tests: a fixed local user; outgoing fetch for Client ID Metadata Documents. */
+  localUser?: LocalUser;
+  fetch?: typeof fetch;
+}
+
+export interface AuthService {
+  app: express.Express;
+  provider: Provider;
+  registry: ServiceRegistry;
+  identities: Identities;
+  verifier: AccessTokenVerifier;
+  keys: StoredKey[];
+}
+
+const PROVIDER_EVENTS_LOGGED = [
+  'authorization.error',
+  'grant.error',
+  'registration_create.error',
+  'registration_update.error',
+];
+
+function logProviderEvents(provider: Provider, logger: Logger) {
+  provider.on('server_error', (_ctx, err) => logger.error({ err }, 'authorization server error'));
+  for (const event of PROVIDER_EVENTS_LOGGED) {
+    provider.on(
+      event as 'authorization.error',
+      (_ctx: unknown, err: Error & { error?: string; error_description?: string }) =>
+        logger.info({ event, error: err.error ?? err.name, description: err.error_description }, 'request refused'),
+    );
+  }
+  provider.on('grant.revoked', (_ctx, grantId) => logger.info({ grantId }, 'grant revoked'));
+}
+
+export async function createAuthService(options: AuthServiceOptions): Promise<AuthService> {
+  const { config, store, logger } = options;
+  const registry = new ServiceRegistry(config.services);
+  const identities = createIdentities(config, { local: options.localUser });
+  const accounts = new Accounts(store, config.refreshTokenLifetime);
+  const consents = new Consents(store, config.refreshTokenLifetime);
+  const keys = await loadSigningKeys(store, {
+    signingKeyPem: config.signingKeyPem,
+    accessTokenLifetime: config.accessTokenLifetime,
+  });
+  const cookieSecrets = await loadCookieSecrets(store, config.cookieSecrets);
+  const provider = createProvider({
+    config,
+    store,
+    registry,
+    identities,
+    accounts,
+    keys,
+    cookieSecrets,
+    logger,
+    fetch: options.fetch,
+  });
+  const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, keys });
+  provider.use(structuredTokens(verifier, identities));
+  provider.use(async function revokeDeletedClient(ctx, next) {
+    await next();
+    // RFC 7592 §2.3: a deleted client's grants, and every token in them, end with it.
+    if (ctx.oidc?.route === 'client_delete' && ctx.status === 204 && ctx.oidc.client) {
+      const grants = await revokeClientGrants(store, ctx.oidc.client.clientId);
+      logger.info({ client: ctx.oidc.client.clientId, grants }, 'client deleted');
+    }
+  });
+  logProviderEvents(provider, logger);
+
+  const normalize: NormalizeContext = {
+    registry,
+    knownScopes: new Set([...OIDC_SCOPES, ...registry.scopes]),
+  };
+  const toProvider = provider.callback();
+
+  /** Reads, rewrites and replays a body to the provider. */
+  const rewriteBody =
+    (rewrite: (body: string, req: Request) => string) => async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const raw = (await readBody(req)).toString('utf8');
+        await toProvider(replayRequest(req, Buffer.from(rewrite(raw, req))), res);
+      } catch (err) {
+        next(err);
+      }
+    };
+  const rewriteForm = rewriteBody((raw, req) => {
+    if (!req.is('application/x-www-form-urlencoded')) return raw;
+    const params = new URLSearchParams(raw);
+    normalizeOAuthParams(params, normalize, 'token');
+    return params.toString();
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+
+  app.get('/health', healthHandler(store));
+  const prm = protectedResourceMetadataHandler(config, registry);
+  app.get('/.well-known/oauth-protected-resource', prm);
+  app.get('/.well-known/oauth-protected-resource/:service/mcp', prm);
+  // Path-suffixed authorization server metadata (RFC 8414 §3.1 form) for each service: the
+  // same document as the root, since the issuer has no path.
+  app.get(
+    ['/.well-known/oauth-authorization-server/:service/mcp', '/.well-known/openid-configuration/:service/mcp'],
+    (req, res, next) => {
+      if (!registry.byName(String(req.params.service))) return next();
+      req.url = req.path.startsWith('/.well-known/openid')
+        ? '/.well-known/openid-configuration'
+        : '/.well-known/oauth-authorization-server';
+      return toProvider(req, res);
+    },
+  );
+  app.use(
+    interactionRoutes({ provider, config, registry, identities, accounts, consents, store, logger, cookieSecrets }),
+  );
+
+  app.get('/authorize', (req, res) => {
+    const url = new URL(req.originalUrl, config.publicUrl);
+    normalizeOAuthParams(url.searchParams, normalize, 'authorize');
+    req.url = `${url.pathname}?${url.searchParams.toString()}`;
+    return toProvider(req, res);
+  });
+  app.post('/token', rewriteForm);
+  // Anything else with a declared body over the provider's limit: 413 before it is read.
+  app.use((req, _res, next) => {
+    const length = Number(req.headers['content-length']);
+    next(Number.isFinite(length) && length > BODY_LIMIT ? tooLarge() : undefined);
+  });
+  app.use((req: Request, res: Response) => toProvider(req, res));
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const wire = toWire(err, logger);
+    if (res.headersSent) return void res.end();
+    if (req.path.startsWith('/interaction/') || req.path.startsWith('/callback/')) {
+      res
+        .status(wire.status)
+        .set(PAGE_HEADERS)
+        .send(
+          renderError({
+            title: wire.status >= 500 ? 'Something went wrong' : 'This sign-in cannot continue',
+            message:
+              (err as { name?: string }).name === 'SessionNotFound'
+                ? 'This sign-in page has expired or was opened in another browser. Start again from your application.'
+                : (wire.body.error_description ?? 'The request was not valid.'),
+          }),
+        );
+      return;
+    }
+    res.status(wire.status).set(wire.headers).set('cache-control', 'no-store').json(wire.body);
+  });
+
+  return { app, provider, registry, identities, verifier, keys };
+}

@@ -1,0 +1,107 @@
+/**
+ * The consent step. A client is shown to the person once per (user, client) and what it asks
+ * for; a remembered decision that covers the request is applied without a page.
+ */
+import type { Request, Response } from 'express';
+import type { InteractionResults } from 'oidc-provider';
+import { renderConsent } from '../pages/consent.ts';
+import type { ConsentRequest } from '../oidc/consents.ts';
+import { covers } from '../oidc/consents.ts';
+import { GatewayError } from '../errors.ts';
+import { checkCsrf, clientLabel, csrfToken, requestedServices, sendPage, type InteractionDeps } from './context.ts';
+
+type Details = Awaited<ReturnType<InteractionDeps['provider']['interactionDetails']>>;
+
+/** What the consent prompt says is missing from the grant (oidc-provider's prompt details). */
+function wanted(details: Details): ConsentRequest {
+  const d = details.prompt.details as {
+    missingOIDCScope?: string[];
+    missingOIDCClaims?: string[];
+    missingResourceScopes?: Record<string, string[]>;
+  };
+  return {
+    scopes: d.missingOIDCScope ?? [],
+    claims: d.missingOIDCClaims ?? [],
+    resources: d.missingResourceScopes ?? {},
+  };
+}
+
+async function grantAndFinish(
+  deps: InteractionDeps,
+  req: Request,
+  res: Response,
+  details: Details,
+  allowed: ConsentRequest,
+) {
+  const { provider } = deps;
+  const accountId = details.session!.accountId;
+  const clientId = String(details.params.client_id);
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId, clientId });
+  if (!grant)
+    throw new GatewayError('invalid_request', 400, 'the authorization expired; start again from your application');
+  if (allowed.scopes.length) grant.addOIDCScope(allowed.scopes.join(' '));
+  if (allowed.claims.length) grant.addOIDCClaims(allowed.claims);
+  for (const [resource, scopes] of Object.entries(allowed.resources))
+    grant.addResourceScope(resource, scopes.join(' '));
+  const grantId = await grant.save();
+  await deps.consents.remember(accountId, clientId, allowed);
+  const result: InteractionResults = { consent: { grantId } };
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+}
+
+/** GET /interaction/:uid with the consent prompt: a remembered decision, or the page. */
+export async function showConsent(deps: InteractionDeps, req: Request, res: Response, details: Details) {
+  const accountId = details.session!.accountId;
+  const clientId = String(details.params.client_id);
+  const request = wanted(details);
+  if (covers(await deps.consents.find(accountId, clientId), request)) {
+    deps.logger.info({ user: accountId, client: clientId }, 'consent remembered');
+    await grantAndFinish(deps, req, res, details, request);
+    return;
+  }
+  const [client, account] = await Promise.all([deps.provider.Client.find(clientId), deps.accounts.find(accountId)]);
+  const redirect = URL.parse(String(details.params.redirect_uri));
+  sendPage(
+    res,
+    200,
+    renderConsent({
+      clientName: clientLabel(client),
+      clientId,
+      redirectHost: redirect?.host || redirect?.protocol.replace(/:$/, '') || '',
+      redirectScheme: redirect?.protocol.replace(/:$/, '') ?? '',
+      serviceNames: requestedServices(deps, details.params.resource),
+      scopes: [...new Set([...request.scopes, ...Object.values(request.resources).flat()])].filter(
+        (s) => s !== 'openid' && s !== 'offline_access',
+      ),
+      user: { login: account?.login ?? accountId, provider: account?.provider ?? '', name: account?.name },
+      action: `/interaction/${details.uid}/consent`,
+      csrf: csrfToken(deps, details.uid, 'consent'),
+      unverifiedName: true,
+    }),
+  );
+}
+
+/** POST /interaction/:uid/consent — the person's decision. */
+export async function decideConsent(deps: InteractionDeps, req: Request, res: Response) {
+  const details = await deps.provider.interactionDetails(req, res);
+  if (details.prompt.name !== 'consent' || !details.session) {
+    throw new GatewayError('invalid_request', 400, 'nothing is waiting for consent here');
+  }
+  checkCsrf(deps, req, details.uid, 'consent');
+  const decision = (req.body as Record<string, unknown>).decision;
+  const clientId = String(details.params.client_id);
+  if (decision !== 'allow') {
+    deps.logger.info({ user: details.session.accountId, client: clientId }, 'consent denied');
+    await deps.provider.interactionFinished(
+      req,
+      res,
+      { error: 'access_denied', error_description: 'the user denied access' },
+      { mergeWithLastSubmission: true },
+    );
+    return;
+  }
+  deps.logger.info({ user: details.session.accountId, client: clientId }, 'consent given');
+  await grantAndFinish(deps, req, res, details, wanted(details));
+}

@@ -1,0 +1,41 @@
+/**
+ * Accounts: the identity an upstream provider vouched for at the last login, kept as long as
+ * a grant may live so tokens can carry it and refreshes can re-check admission.
+ * Key: account:<id> (id is provider-prefixed, `github:12345`).
+ */
+import type { UpstreamUser } from '../identity/provider.ts';
+import type { Json, Store } from '../storage/store.ts';
+
+export interface Account extends UpstreamUser {
+  /** Epoch seconds of the last login. */
+  loggedInAt: number;
+}
+
+export const accountKey = (id: string): string => `account:${id}`;
+
+export class Accounts {
+  private readonly store: Store;
+  private readonly ttl: number;
+
+  constructor(store: Store, ttl: number) {
+    this.store = store;
+    this.ttl = ttl;
+  }
+
+  async save(user: UpstreamUser): Promise<Account> {
+    const account: Account = {
+      id: user.id,
+      login: user.login,
+      provider: user.provider,
+      ...(user.name ? { name: user.name } : {}),
+      ...(user.email ? { email: user.email } : {}),
+      loggedInAt: Math.floor(Date.now() / 1000),
+    };
+    await this.store.set(accountKey(user.id), account as unknown as Json, { ttl: this.ttl });
+    return account;
+  }
+
+  async find(id: string): Promise<Account | undefined> {
+    return (await this.store.get<Json>(accountKey(id))) as unknown as Account | undefined;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * oidc-provider's storage adapter, on top of the Store interface. Keys (docs/storage.md):
+ *   oidc:<Model>:<id>          the model's payload, ttl = its expiry
+ *   oidc:<Model>:<id>:consumed epoch seconds at which a code/refresh token was used
+ *   oidc:uid:<uid>             id of the Session with that uid
+ *   oidc:user_code:<code>      id of the DeviceCode with that user code
+ *   oidc:grant:<grantId>       set of the keys of every token of a grant (for revokeByGrantId)
+ *   oidc:client-grants:<clientId> set of the grant ids of a client (to revoke a deleted client)
+ * A Grant itself is oidc:Grant:<grantId>; its existence is what /verify checks.
+ */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Json, Store } from '../storage/store.ts';
+
+export interface AdapterOptions {
+  /** CLIENT_LIFETIME: ttl of registered clients and their registration access tokens; 0 = forever. */
+  clientLifetime: number;
+}
+
+export const modelKey = (model: string, id: string): string => `oidc:${model}:${id}`;
+export const grantKey = (grantId: string): string => modelKey('Grant', grantId);
+const grantIndexKey = (grantId: string): string => `oidc:grant:${grantId}`;
+const clientGrantsKey = (clientId: string): string => `oidc:client-grants:${clientId}`;
+const consumedKey = (key: string): string => `${key}:consumed`;
+
+export function createAdapterClass(store: Store, options: AdapterOptions) {
+  return class StoreAdapter implements Adapter {
+    readonly name: string;
+
+    constructor(name: string) {
+      this.name = name;
+    }
+
+    private ttlFor(expiresIn: number | undefined): number | undefined {
+      if (this.name === 'Client' || this.name === 'RegistrationAccessToken') {
+        return options.clientLifetime || undefined;
+      }
+      return expiresIn;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      const key = modelKey(this.name, id);
+      const ttl = this.ttlFor(expiresIn);
+      await store.set(key, payload as Json, { ttl });
+      const writes: Promise<unknown>[] = [];
+      if (payload.grantId) writes.push(store.addToSet(grantIndexKey(payload.grantId), [key], ttl));
+      if (this.name === 'Grant' && payload.clientId)
+        writes.push(store.addToSet(clientGrantsKey(payload.clientId), [id], ttl));
+      if (payload.uid) writes.push(store.set(`oidc:uid:${payload.uid}`, id, { ttl }));
+      if (payload.userCode) writes.push(store.set(`oidc:user_code:${payload.userCode}`, id, { ttl }));
+      await Promise.all(writes);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const key = modelKey(this.name, id);
+      const [payload, consumed] = await store.getMany<Json>([key, consumedKey(key)]);
+      if (!payload || typeof payload !== 'object') return undefined;
+      const result = payload as unknown as AdapterPayload;
+      return typeof consumed === 'number' ? { ...result, consumed } : result;
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      const id = await store.get<string>(`oidc:uid:${uid}`);
+      return id ? this.find(id) : undefined;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      const id = await store.get<string>(`oidc:user_code:${userCode}`);
+      return id ? this.find(id) : undefined;
+    }
+
+    async consume(id: string): Promise<void> {
+      const key = modelKey(this.name, id);
+      const ttl = await store.ttl(key);
+      if (ttl === undefined) return;
+      // The mark lives exactly as long as the record, so replay detection never outlives it.
+      await store.set(consumedKey(key), Math.floor(Date.now() / 1000), { ttl: ttl || undefined });
+    }
+
+    async destroy(id: string): Promise<void> {
+      const key = modelKey(this.name, id);
+      await store.delete(key, consumedKey(key));
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      const index = grantIndexKey(grantId);
+      const keys = await store.setMembers(index);
+      await store.delete(index, ...keys, ...keys.map(consumedKey));
+    }
+  };
+}
+
+/** Everything a client was ever granted, destroyed: for a deleted or revoked client. */
+export async function revokeClientGrants(store: Store, clientId: string): Promise<number> {
+  const grants = await store.setMembers(clientGrantsKey(clientId));
+  for (const grantId of grants) {
+    const index = grantIndexKey(grantId);
+    const keys = await store.setMembers(index);
+    await store.delete(index, grantKey(grantId), ...keys, ...keys.map(consumedKey));
+  }
+  await store.delete(clientGrantsKey(clientId));
+  return grants.length;
+}

@@ -1,0 +1,234 @@
+/**
+ * The authorization server: oidc-provider configured for MCP clients. Every protocol decision is
+ * made here, with the specification it follows named on its line.
+ */
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config/load.ts';
+import type { Identities } from '../identity/index.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../storage/store.ts';
+import { renderError } from '../pages/error.ts';
+import { PAGE_HEADERS } from '../pages/layout.ts';
+import type { Accounts } from './accounts.ts';
+import { createAdapterClass } from './adapter.ts';
+import { applyClientPolicy, EXTRA_CLIENT_METADATA } from './client-policy.ts';
+import type { StoredKey } from './keys.ts';
+import type { ServiceRegistry } from './services.ts';
+
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+
+/**
+ * Cookie names. Over https: `__Host-` (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2) for the
+ * session; the interaction cookies are scoped to /interaction/<uid>, which `__Host-` forbids,
+ * so they take `__Secure-`. The embedded default on http://localhost cannot set Secure cookies
+ * (the connection is not TLS), so there they go without the prefixes.
+ */
+export function cookieNames(secure: boolean) {
+  return secure
+    ? { session: '__Host-mcpgw.session', interaction: '__Secure-mcpgw.interaction', resume: '__Secure-mcpgw.resume' }
+    : { session: 'mcpgw.session', interaction: 'mcpgw.interaction', resume: 'mcpgw.resume' };
+}
+
+export interface ProviderDeps {
+  config: Config;
+  store: Store;
+  registry: ServiceRegistry;
+  identities: Identities;
+  accounts: Accounts;
+  keys: StoredKey[];
+  cookieSecrets: string[];
+  logger: Logger;
+  /** Outgoing fetch (Client ID Metadata Documents); tests may pass one that trusts a test CA. */
+  fetch?: typeof fetch;
+}
+
+const ownTokenOrConfidential = (
+  client: { clientId: string; clientAuthMethod?: string },
+  token: { clientId?: string },
+) => token.clientId === client.clientId || client.clientAuthMethod !== 'none';
+
+const isPrivateMetadataHost = (host: string) => /^(localhost|127\.|10\.|192\.168\.|\[|::1)/.test(host);
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, store, registry, identities, accounts, logger } = deps;
+  const knownScopes = [...OIDC_SCOPES, ...registry.scopes];
+  const secure = config.publicUrl.startsWith('https:');
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass(store, { clientLifetime: config.clientLifetime }),
+    jwks: { keys: deps.keys.map((k) => k.jwk) as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      names: cookieNames(secure),
+      keys: deps.cookieSecrets,
+      long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+      short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
+    },
+    routes: {
+      authorization: '/authorize',
+      token: '/token',
+      registration: '/register',
+      revocation: '/revoke',
+      introspection: '/introspect',
+      jwks: '/jwks',
+      userinfo: '/userinfo',
+    },
+    scopes: knownScopes,
+    claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email'] },
+    responseTypes: ['code'],
+    // OAuth 2.1 §7.5.2 / RFC 9700 §2.1.1: PKCE for every client, S256 only.
+    pkce: { required: () => true },
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      // RFC 7591 §2: the default when a client omits it (VS Code does).
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    extraClientMetadata: {
+      properties: EXTRA_CLIENT_METADATA,
+      validator(ctx, key, _value, metadata) {
+        // Once per client build: the policy looks at the whole metadata.
+        if (key === EXTRA_CLIENT_METADATA[0]) {
+          applyClientPolicy(metadata as Record<string, unknown>, ctx?.oidc?.route, {
+            clientLifetime: config.clientLifetime,
+          });
+        }
+      },
+    },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      userinfo: { enabled: true },
+      // RFC 7591 open registration; RFC 7592 management with registration access tokens.
+      registration: { enabled: true, initialAccessToken: false },
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+      // RFC 7009 §2.1 / RFC 7662 §4: public clients act on their own tokens only.
+      revocation: { enabled: true, allowedPolicy: (ctx, client, token) => ownTokenOrConfidential(client, token) },
+      introspection: { enabled: true, allowedPolicy: (ctx, client, token) => ownTokenOrConfidential(client, token) },
+      clientIdMetadataDocument: {
+        enabled: true,
+        ack: 'draft-02',
+        allowFetch(_ctx, clientId) {
+          const host = new URL(clientId).hostname.toLowerCase();
+          const { allowedHosts, allowPrivateHosts } = config.clientMetadata;
+          if (!allowPrivateHosts && isPrivateMetadataHost(host)) return false;
+          return allowedHosts === '*' || allowedHosts.has(host);
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        // RFC 8707 §2: without `resource`, the only service, or an error naming the choices.
+        defaultResource(_ctx, _client, oneOf) {
+          if (oneOf) return oneOf.length === 1 ? oneOf[0]! : oneOf;
+          const only = registry.onlyService;
+          if (only) return only.resource;
+          const names = registry.services.map((s) => s.resource).join(', ');
+          throw new errors.InvalidTarget(
+            names
+              ? `a resource parameter is required: this gateway serves several MCP services (${names})`
+              : 'no MCP service is enabled on this gateway',
+          );
+        },
+        useGrantedResource: () => true,
+        getResourceServerInfo(_ctx, resourceIndicator) {
+          const service = registry.byResource(resourceIndicator);
+          // RFC 8707 §2: unknown resource → invalid_target.
+          if (!service) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+          return {
+            scope: service.scopes.join(' '),
+            // The canonical identifier, whatever variation the client sent (clients.md).
+            audience: service.resource,
+            accessTokenTTL: config.accessTokenLifetime,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    ttl: {
+      AccessToken: config.accessTokenLifetime,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: config.sessionLifetime,
+      Grant: config.refreshTokenLifetime,
+      RefreshToken(ctx, token) {
+        // Rotation keeps the absolute lifetime of the first refresh token (RFC 9700 §4.14.2).
+        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        if (rotated && !token.isSenderConstrained()) return rotated.remainingTTL;
+        return config.refreshTokenLifetime;
+      },
+    },
+    // Every MCP client gets a refresh token, offline_access or not (clients.md).
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // OAuth 2.1 §4.3.1: rotate on every use; reuse of a rotated one revokes the grant.
+    rotateRefreshToken: true,
+    // Tokens outlive the browser session at the gateway.
+    expiresWithSession: () => false,
+    clientBasedCORS(_ctx, origin, client) {
+      if (origin === 'null') return false;
+      // Browser-based public clients may call us from the origin of one of their redirect URIs.
+      return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
+    },
+    async findAccount(_ctx, sub) {
+      const account = await accounts.find(sub);
+      // Admission is re-checked whenever a token is issued, refresh included.
+      if (!account || !identities.isAllowed(account)) return undefined;
+      return {
+        accountId: sub,
+        claims: () => ({
+          sub,
+          name: account.name,
+          preferred_username: account.login,
+          email: account.email,
+        }),
+      };
+    },
+    async extraTokenClaims(_ctx, token) {
+      if (token.kind !== 'AccessToken' || !token.accountId) return undefined;
+      const account = await accounts.find(token.accountId);
+      // RFC 9068 §2.2.1 identity claims, plus the grant id that keeps the token revocable.
+      return {
+        gid: token.grantId,
+        idp: account?.provider,
+        preferred_username: account?.login,
+        name: account?.name,
+        email: account?.email,
+      };
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async renderError(ctx, out, error) {
+      logger.info(
+        { err: { name: (error as Error).name, message: (error as Error).message } },
+        'authorization error page',
+      );
+      ctx.status = (error as { status?: number }).status ?? 400;
+      for (const [k, v] of Object.entries(PAGE_HEADERS)) ctx.set(k, String(v));
+      ctx.body = renderError({
+        title: 'This sign-in cannot continue',
+        message: out.error_description ?? 'The request was not valid.',
+        detail: `Error: ${out.error}`,
+      });
+    },
+  };
+  if (deps.fetch) {
+    const outgoing = deps.fetch;
+    configuration.fetch = (url, options) => {
+      if (config.clientMetadata.allowPrivateHosts) delete (options as { dispatcher?: unknown }).dispatcher;
+      return outgoing(url, options);
+    };
+  } else if (config.clientMetadata.allowPrivateHosts) {
+    configuration.fetch = (url, options) => {
+      delete (options as { dispatcher?: unknown }).dispatcher;
+      return fetch(url, options);
+    };
+  }
+
+  const provider = new Provider(config.publicUrl, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}
+
+export type { KoaContextWithOIDC };

@@ -1,0 +1,245 @@
+/**
+ * The Redis Store (ioredis), shared by every replica. Every key and channel gets `keyPrefix`
+ * prepended here rather than through ioredis' own keyPrefix option, which applies to neither
+ * SCAN patterns nor pub/sub channels; doing it ourselves keeps all three consistent.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../log.ts';
+import { checkTtl, encode } from './memory.ts';
+import type { Json, SetOptions, Store } from './store.ts';
+
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// URL, possibly carrying a password: never logged. */
+  url: string;
+  keyPrefix: string;
+  logger?: Logger;
+}
+
+/** How long ping() waits before calling Redis unreachable. */
+const PING_TIMEOUT_MS = 2000;
+/** SCAN COUNT hint: keys examined per round trip. */
+const SCAN_COUNT = 250;
+
+/** INCR that sets the ttl only when it creates the key. KEYS[1]; ARGV[1] = ttl (0: none). */
+const INCREMENT_LUA = `
+local created = redis.call('EXISTS', KEYS[1]) == 0
+local value = redis.call('INCR', KEYS[1])
+if created and tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return value`;
+
+/**
+ * SADD whose ttl never shortens the set's life: 0 makes it permanent, a new set gets the ttl,
+ * an expiring set is extended when the ttl reaches further. KEYS[1]; ARGV[1] = ttl, ARGV[2..] = members.
+ * With no members it only adjusts the ttl of an existing set (SCARD fails on a non-set, like SADD).
+ */
+const ADD_TO_SET_LUA = `
+local ttl = tonumber(ARGV[1])
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+if #ARGV > 1 then
+  redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+elseif redis.call('SCARD', KEYS[1]) == 0 then
+  return 0
+end
+if ttl == 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif not existed then
+  redis.call('EXPIRE', KEYS[1], ttl)
+else
+  local left = redis.call('PTTL', KEYS[1])
+  if left >= 0 and left < ttl * 1000 then redis.call('EXPIRE', KEYS[1], ttl) end
+end
+return 1`;
+
+type ScriptedRedis = Redis & {
+  storeIncrement(key: string, ttl: number): Promise<number>;
+  storeAddToSet(key: string, ttl: number, ...members: string[]): Promise<number>;
+};
+
+interface Subscription {
+  handlers: Set<(message: string) => void>;
+  /** Settles when Redis has confirmed the SUBSCRIBE. */
+  ready: Promise<unknown>;
+}
+
+export class RedisStore implements Store {
+  private readonly client: ScriptedRedis;
+  private readonly prefix: string;
+  private readonly logger: Logger | undefined;
+  /** A connection in subscriber mode can run nothing else, so pub/sub gets its own, made on first use. */
+  private subscriber: Redis | undefined;
+  /** By full (prefixed) channel name. */
+  private readonly subscriptions = new Map<string, Subscription>();
+
+  constructor(options: RedisStoreOptions) {
+    this.prefix = options.keyPrefix;
+    this.logger = options.logger;
+    this.client = new Redis(options.url, {
+      // While Redis is unreachable, a command fails after two reconnection attempts (a second or
+      // two) instead of queueing for ever; reconnection keeps being tried at most a second apart.
+      maxRetriesPerRequest: 2,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+      enableReadyCheck: true,
+    }) as ScriptedRedis;
+    this.client.defineCommand('storeIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
+    this.client.defineCommand('storeAddToSet', { numberOfKeys: 1, lua: ADD_TO_SET_LUA });
+    this.watch(this.client, 'commands');
+  }
+
+  async get<T extends Json = Json>(key: string): Promise<T | undefined> {
+    return decode<T>(await this.client.get(this.prefix + key));
+  }
+
+  async getMany<T extends Json = Json>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    if (keys.length === 0) return [];
+    const values = await this.client.mget(keys.map((key) => this.prefix + key));
+    return values.map((value) => decode<T>(value));
+  }
+
+  async set(key: string, value: Json, options: SetOptions = {}): Promise<boolean> {
+    const text = encode(value);
+    const ttl = checkTtl(options.ttl);
+    const args: (string | number)[] = [];
+    if (ttl > 0) args.push('EX', ttl);
+    if (options.onlyIfAbsent) args.push('NX');
+    // ioredis' overloads cannot express optional arguments assembled at run time.
+    const reply = await this.client.call('SET', this.prefix + key, text, ...args);
+    return reply === 'OK';
+  }
+
+  async take<T extends Json = Json>(key: string): Promise<T | undefined> {
+    return decode<T>(await this.client.getdel(this.prefix + key));
+  }
+
+  async delete(...keys: string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    return this.client.del(...keys.map((key) => this.prefix + key));
+  }
+
+  async ttl(key: string): Promise<number | undefined> {
+    // PTTL rounded up: TTL rounds to the nearest second, so a key about to expire would read 0 ("never").
+    const ms = await this.client.pttl(this.prefix + key);
+    if (ms === -2) return undefined;
+    return ms === -1 ? 0 : Math.ceil(ms / 1000);
+  }
+
+  async increment(key: string, ttl?: number): Promise<number> {
+    return this.client.storeIncrement(this.prefix + key, checkTtl(ttl));
+  }
+
+  async addToSet(key: string, members: readonly string[], ttl?: number): Promise<void> {
+    await this.client.storeAddToSet(this.prefix + key, checkTtl(ttl), ...members);
+  }
+
+  async setMembers(key: string): Promise<string[]> {
+    return this.client.smembers(this.prefix + key);
+  }
+
+  async *keys(prefix: string): AsyncIterable<string> {
+    const pattern = escapeGlob(this.prefix + prefix) + '*';
+    // SCAN may return a key more than once; report each once.
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, found] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      for (const fullKey of found) {
+        if (seen.has(fullKey)) continue;
+        seen.add(fullKey);
+        yield fullKey.slice(this.prefix.length);
+      }
+    } while (cursor !== '0');
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.client.publish(this.prefix + channel, message);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    const name = this.prefix + channel;
+    // A fresh function per subscription, so subscribing the same callback twice needs two unsubscribes.
+    const handler = (message: string): void => onMessage(message);
+    let subscription = this.subscriptions.get(name);
+    if (!subscription) {
+      subscription = { handlers: new Set(), ready: this.subscriberConnection().subscribe(name) };
+      this.subscriptions.set(name, subscription);
+    }
+    const current = subscription;
+    current.handlers.add(handler);
+
+    const unsubscribe = async (): Promise<void> => {
+      if (!current.handlers.delete(handler) || current.handlers.size > 0) return;
+      if (this.subscriptions.get(name) !== current) return;
+      this.subscriptions.delete(name);
+      await this.subscriber?.unsubscribe(name);
+    };
+    try {
+      await current.ready;
+    } catch (err) {
+      await unsubscribe().catch(() => undefined);
+      throw err;
+    }
+    return unsubscribe;
+  }
+
+  async ping(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS);
+    });
+    try {
+      return (await Promise.race([this.client.ping(), timeout])) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.subscriptions.clear();
+    await Promise.all([quit(this.client), this.subscriber && quit(this.subscriber)]);
+  }
+
+  private subscriberConnection(): Redis {
+    if (!this.subscriber) {
+      this.subscriber = this.client.duplicate();
+      this.watch(this.subscriber, 'subscriber');
+      this.subscriber.on('message', (name: string, message: string) => this.deliver(name, message));
+    }
+    return this.subscriber;
+  }
+
+  private deliver(name: string, message: string): void {
+    for (const handler of [...(this.subscriptions.get(name)?.handlers ?? [])]) {
+      try {
+        handler(message);
+      } catch (err) {
+        // A failing subscriber must not break the connection's event loop or other subscribers.
+        this.logger?.error({ err }, 'storage: subscriber failed');
+      }
+    }
+  }
+
+  /** Connection errors are logged (ioredis reconnects by itself); without a listener it would print them. */
+  private watch(connection: Redis, role: string): void {
+    connection.on('error', (err: Error) => this.logger?.warn({ err, role }, 'storage: redis connection error'));
+  }
+}
+
+function decode<T extends Json>(text: string | null): T | undefined {
+  return text === null ? undefined : (JSON.parse(text) as T);
+}
+
+/** Escapes the characters special to Redis glob patterns (MATCH), so the prefix matches literally. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** QUIT, or a plain disconnect when the connection is already unusable. */
+async function quit(connection: Redis): Promise<void> {
+  try {
+    await connection.quit();
+  } catch {
+    connection.disconnect();
+  }
+}

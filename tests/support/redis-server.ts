@@ -1,0 +1,107 @@
+/**
+ * A throwaway redis-server for tests: a free loopback port, no persistence, its own temp dir,
+ * optionally password-protected. `stop()` kills it and removes the dir.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServer {
+  /** redis://[:password@]127.0.0.1:port */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const START_DEADLINE_MS = 10_000;
+const STOP_DEADLINE_MS = 3_000;
+
+export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
+  // A port found free can be taken before redis binds it; then try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(await freePort(), options.password);
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function launch(port: number, password: string | undefined): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'redis-test-'));
+  const args = ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port)];
+  args.push('--protected-mode', 'yes', '--dir', dir);
+  if (password) args.push('--requirepass', password);
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+
+  const stop = async (): Promise<void> => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + START_DEADLINE_MS;
+  while (!(await answersPing(port, password))) {
+    const gone = spawnError ?? (child.exitCode !== null ? `exited with ${child.exitCode}` : undefined);
+    if (gone || Date.now() > deadline) {
+      await stop();
+      if (/address already in use/i.test(output)) throw new PortTaken(`port ${port} taken`);
+      throw new Error(`redis-server did not come up on port ${port} (${gone ?? 'timed out'}): ${output.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
+  const auth = password ? `:${encodeURIComponent(password)}@` : '';
+  return { url: `redis://${auth}127.0.0.1:${port}`, port, stop };
+}
+
+/** A port the OS just handed out (listen on 0, then close). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address === 'string') throw new Error('no port assigned');
+  return address.port;
+}
+
+/** A command in RESP, so that any password survives the trip. */
+function command(...args: string[]): string {
+  return `*${args.length}\r\n` + args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('');
+}
+
+/** Does a server on the port answer PING (with AUTH first when there is a password)? */
+async function answersPing(port: number, password: string | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+      if (reply.includes('+PONG')) done(true);
+      else if (reply.includes('-')) done(false);
+    });
+    socket.connect(port, '127.0.0.1', () => {
+      socket.write((password ? command('AUTH', password) : '') + command('PING'));
+    });
+  });
+}
