@@ -33,7 +33,7 @@ export function createLogger(level: string = 'info', destination?: pino.Destinat
   return pino(
     {
       level,
-      base: { service: 'auth' },
+      base: { component: 'auth' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

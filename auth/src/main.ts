@@ -50,7 +50,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const server = createServer(service.app);
   server.listen(config.port, config.host, () => {
     logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}` }, 'auth service listening');
-    for (const s of config.services) logger.info({ service: s.name, url: s.resource }, 'MCP service');
+    for (const s of config.services) logger.info({ mcpService: s.name, url: s.resource }, 'MCP service');
     const local = service.identities.local;
     if (local) {
       // Printed once, on the terminal of whoever started the gateway on this machine.

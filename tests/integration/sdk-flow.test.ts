@@ -142,4 +142,17 @@ test('discovery, registration, login, consent, token, refresh, revocation', asyn
   });
   expect(refresh.status).toBe(400);
   expect(refresh.body.error).toBe('invalid_grant');
+
+  // Nothing secret was ever logged.
+  const logs = gateway.rawLogs.join('\n');
+  for (const secret of [
+    first.access_token,
+    first.refresh_token!,
+    second.access_token,
+    second.refresh_token!,
+    code,
+    github.clientSecret,
+  ]) {
+    expect(logs).not.toContain(secret);
+  }
 });

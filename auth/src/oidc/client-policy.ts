@@ -43,7 +43,9 @@ export function applyClientPolicy(metadata: Metadata, route: string | undefined,
 
   // RFC 7591 §3.2.1: the secret expires with the registration (0: never).
   if (route === 'registration' && options.clientLifetime > 0 && metadata.token_endpoint_auth_method !== 'none') {
-    metadata.client_secret_expires_at ??= Math.floor(Date.now() / 1000) + options.clientLifetime;
+    // (oidc-provider presets 0 for every new secret.)
+    if (!metadata.client_secret_expires_at)
+      metadata.client_secret_expires_at = Math.floor(Date.now() / 1000) + options.clientLifetime;
   }
 
   for (const key of EXTRA_CLIENT_METADATA) {

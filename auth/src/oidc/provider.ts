@@ -200,6 +200,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async renderError(ctx, out, error) {
+      // The refusal itself is logged by the provider's *.error events (app.ts).
       logger.info(
         { err: { name: (error as Error).name, message: (error as Error).message } },
         'authorization error page',
