@@ -13,14 +13,7 @@ import type { Config } from './config/load.ts';
 import { toWire } from './errors.ts';
 import { healthHandler } from './http/health.ts';
 import { protectedResourceMetadataHandler } from './http/metadata.ts';
-import {
-  BODY_LIMIT,
-  normalizeOAuthParams,
-  readBody,
-  replayRequest,
-  tooLarge,
-  type NormalizeContext,
-} from './http/normalize.ts';
+import { BODY_LIMIT, oauthRequestShaping, tooLarge, type NormalizeContext } from './http/normalize.ts';
 import { createIdentities, type Identities } from './identity/index.ts';
 import type { LocalUser } from './identity/local.ts';
 import { interactionRoutes } from './interactions/routes.ts';
@@ -114,22 +107,8 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   };
   const toProvider = provider.callback();
 
-  /** Reads, rewrites and replays a body to the provider. */
-  const rewriteBody =
-    (rewrite: (body: string, req: Request) => string) => async (req: Request, res: Response, next: NextFunction) => {
-      try {
-        const raw = (await readBody(req)).toString('utf8');
-        await toProvider(replayRequest(req, Buffer.from(rewrite(raw, req))), res);
-      } catch (err) {
-        next(err);
-      }
-    };
-  const rewriteForm = rewriteBody((raw, req) => {
-    if (!req.is('application/x-www-form-urlencoded')) return raw;
-    const params = new URLSearchParams(raw);
-    normalizeOAuthParams(params, normalize, 'token');
-    return params.toString();
-  });
+  const shaped = oauthRequestShaping(normalize, toProvider);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
@@ -154,13 +133,9 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     interactionRoutes({ provider, config, registry, identities, accounts, consents, store, logger, cookieSecrets }),
   );
 
-  app.get('/authorize', (req, res) => {
-    const url = new URL(req.originalUrl, config.publicUrl);
-    normalizeOAuthParams(url.searchParams, normalize, 'authorize');
-    req.url = `${url.pathname}?${url.searchParams.toString()}`;
-    return toProvider(req, res);
-  });
-  app.post('/token', rewriteForm);
+  app.get('/authorize', shaped.query('authorize'));
+  app.post('/authorize', shaped.form('authorize'));
+  app.post('/token', shaped.form('token'));
   // Anything else with a declared body over the provider's limit: 413 before it is read.
   app.use((req, _res, next) => {
     const length = Number(req.headers['content-length']);

@@ -9,6 +9,7 @@
  * oidc-provider parses bodies itself and must not find them pre-parsed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
 import { Readable } from 'node:stream';
 import type { ServiceRegistry } from '../oidc/services.ts';
 import { GatewayError } from '../errors.ts';
@@ -105,3 +106,34 @@ export function normalizeOAuthParams(params: URLSearchParams, ctx: NormalizeCont
 }
 
 export type ProviderHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** Express handlers that shape an OAuth request, then hand it to the provider. */
+export function oauthRequestShaping(ctx: NormalizeContext, toProvider: ProviderHandler) {
+  return {
+    /** GET: the query string is rewritten in place. */
+    query(endpoint: 'authorize') {
+      return (req: Request, res: Response) => {
+        const url = new URL(req.originalUrl, 'http://gateway');
+        normalizeOAuthParams(url.searchParams, ctx, endpoint);
+        req.url = `${url.pathname}?${url.searchParams.toString()}`;
+        return toProvider(req, res);
+      };
+    },
+    /** POST form: the body is read (bounded), rewritten and replayed. */
+    form(endpoint: 'authorize' | 'token') {
+      return async (req: Request, res: Response, next: NextFunction) => {
+        try {
+          let body = await readBody(req);
+          if (req.is('application/x-www-form-urlencoded')) {
+            const params = new URLSearchParams(body.toString('utf8'));
+            normalizeOAuthParams(params, ctx, endpoint);
+            body = Buffer.from(params.toString());
+          }
+          await toProvider(replayRequest(req, body), res);
+        } catch (err) {
+          next(err);
+        }
+      };
+    },
+  };
+}
