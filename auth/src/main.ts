@@ -32,7 +32,8 @@ function announce(config: Config, logger: Logger) {
 }
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  dotenv.config({ quiet: true });
+  // DOTENV_CONFIG_PATH picks another file (tests use it to ignore a developer's .env).
+  dotenv.config({ quiet: true, path: env.DOTENV_CONFIG_PATH ?? '.env' });
   let config: Config;
   try {
     config = loadConfig(env);

@@ -14,19 +14,24 @@ afterAll(async () => {
   await gw.stop();
 });
 
-test('interaction and session cookies carry their prefixes and attributes', async () => {
-  const client = await registerOk(gw.url, DEFAULT_METADATA);
-  const res = await fetch(
-    authorizeUrl(gw.url, {
+/** Registers a client and starts an authorization at `base`: the Set-Cookie headers of the first answer. */
+async function startAuthorization(base: string, headers: Record<string, string> = {}, resource?: string) {
+  const client = await registerOk(base, DEFAULT_METADATA);
+  return fetch(
+    authorizeUrl(base, {
       response_type: 'code',
       client_id: client.client_id,
       redirect_uri: DEFAULT_METADATA.redirect_uris[0],
       code_challenge: pkce().challenge,
       code_challenge_method: 'S256',
-      resource: `${PUBLIC}/echo/mcp`,
+      resource,
     }),
-    { headers: forwarded, redirect: 'manual' },
+    { headers, redirect: 'manual' },
   );
+}
+
+test('interaction and session cookies carry their prefixes and attributes', async () => {
+  const res = await startAuthorization(gw.url, forwarded, `${PUBLIC}/echo/mcp`);
   expect(res.status).toBe(303);
   expect(res.headers.get('location')).toMatch(/^\/interaction\/[\w-]+$/);
   const cookies = res.headers.getSetCookie();
@@ -45,17 +50,7 @@ test('interaction and session cookies carry their prefixes and attributes', asyn
 test('over plain http on loopback (the embedded default) cookies go without Secure and prefixes', async () => {
   const local = await startAuth({ localPassword: 'x' });
   try {
-    const client = await registerOk(local.url, DEFAULT_METADATA);
-    const res = await fetch(
-      authorizeUrl(local.url, {
-        response_type: 'code',
-        client_id: client.client_id,
-        redirect_uri: DEFAULT_METADATA.redirect_uris[0],
-        code_challenge: pkce().challenge,
-        code_challenge_method: 'S256',
-      }),
-      { redirect: 'manual' },
-    );
+    const res = await startAuthorization(local.url);
     for (const c of res.headers.getSetCookie()) {
       expect(c).toMatch(/^mcpgw\./);
       expect(c).toMatch(/; httponly/i);
