@@ -38,6 +38,18 @@ describe('RedisStore specifics', () => {
     await Promise.all(stores.splice(0).map((store) => store.close()));
   });
 
+  test('a dropped subscriber connection is reported as a gap, twice: on loss and on resubscription', async () => {
+    const store = open(uniquePrefix());
+    const got: string[] = [];
+    let gaps = 0;
+    await store.subscribe('events', (m) => got.push(m), () => gaps++);
+    await raw.client('KILL', 'TYPE', 'pubsub');
+    await until(() => gaps === 2, 'two gap reports');
+    // Delivery works again after the resubscription.
+    await store.publish('events', 'after');
+    await until(() => got.includes('after'), 'delivery after reconnect');
+  });
+
   test('every key and channel carries the prefix', async () => {
     const prefix = uniquePrefix();
     const store = open(prefix);

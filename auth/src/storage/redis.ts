@@ -57,6 +57,7 @@ type ScriptedRedis = Redis & {
 
 interface Subscription {
   handlers: Set<(message: string) => void>;
+  gapHandlers: Set<() => void>;
   /** Settles when Redis has confirmed the SUBSCRIBE. */
   ready: Promise<unknown>;
 }
@@ -154,19 +155,30 @@ export class RedisStore implements Store {
     await this.client.publish(this.prefix + channel, message);
   }
 
-  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>> {
     const name = this.prefix + channel;
     // A fresh function per subscription, so subscribing the same callback twice needs two unsubscribes.
     const handler = (message: string): void => onMessage(message);
     let subscription = this.subscriptions.get(name);
     if (!subscription) {
-      subscription = { handlers: new Set(), ready: this.subscriberConnection().subscribe(name) };
+      subscription = {
+        handlers: new Set(),
+        gapHandlers: new Set(),
+        ready: this.subscriberConnection().subscribe(name),
+      };
       this.subscriptions.set(name, subscription);
     }
     const current = subscription;
     current.handlers.add(handler);
+    const gap = onGap && ((): void => onGap());
+    if (gap) current.gapHandlers.add(gap);
 
     const unsubscribe = async (): Promise<void> => {
+      if (gap) current.gapHandlers.delete(gap);
       if (!current.handlers.delete(handler) || current.handlers.size > 0) return;
       if (this.subscriptions.get(name) !== current) return;
       this.subscriptions.delete(name);
@@ -205,8 +217,30 @@ export class RedisStore implements Store {
       this.subscriber = this.client.duplicate();
       this.watch(this.subscriber, 'subscriber');
       this.subscriber.on('message', (name: string, message: string) => this.deliver(name, message));
+      // Pub/sub is fire-and-forget: whatever was published while the connection was down is
+      // lost. Subscribers hear of it when it drops and again when ioredis has resubscribed.
+      let wasReady = false;
+      this.subscriber.on('ready', () => {
+        if (wasReady) this.reportGap();
+        wasReady = true;
+      });
+      this.subscriber.on('close', () => {
+        if (wasReady) this.reportGap();
+      });
     }
     return this.subscriber;
+  }
+
+  private reportGap(): void {
+    for (const subscription of this.subscriptions.values()) {
+      for (const gap of [...subscription.gapHandlers]) {
+        try {
+          gap();
+        } catch (err) {
+          this.logger?.error({ err }, 'storage: gap handler failed');
+        }
+      }
+    }
   }
 
   private deliver(name: string, message: string): void {

@@ -48,8 +48,12 @@ export interface Store {
 
   /** Publishes a message on a channel to every subscriber of every replica (Redis pub/sub). */
   publish(channel: string, message: string): Promise<void>;
-  /** Subscribes; returns the function that unsubscribes. */
-  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribes; returns the function that unsubscribes. `onGap` is called whenever messages may
+   * have been missed: when the subscription's connection drops, and again once it is back.
+   * Caches that rely on invalidation messages flush there.
+   */
+  subscribe(channel: string, onMessage: (message: string) => void, onGap?: () => void): Promise<() => Promise<void>>;
 
   /** Is the backend reachable (for /health)? */
   ping(): Promise<boolean>;
