@@ -7,6 +7,7 @@
  *   everything else                           oidc-provider (metadata, jwks, revoke, introspect…)
  * No body parser runs in front of the provider (oidc-provider.md).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/load.ts';
@@ -29,6 +30,10 @@ import { structuredTokens } from './oidc/structured-tokens.ts';
 import { renderError } from './pages/error.ts';
 import { PAGE_HEADERS } from './pages/layout.ts';
 import type { Store } from './storage/store.ts';
+import { VerifyDecider } from './verify/decision.ts';
+import { isVerifyPath, verifyHandler } from './verify/handler.ts';
+import { followRevocations } from './verify/revocation-feed.ts';
+import { TokenCache } from './verify/token-cache.ts';
 
 export interface AuthServiceOptions {
   config: Config;
@@ -40,7 +45,12 @@ export interface AuthServiceOptions {
 }
 
 export interface AuthService {
+  /** Everything the auth service serves: /verify first (no router), then the Express app. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
   app: express.Express;
+  decider: VerifyDecider;
+  /** Stops following revocations. */
+  close(): Promise<void>;
   provider: Provider;
   registry: ServiceRegistry;
   identities: Identities;
@@ -164,5 +174,19 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     res.status(wire.status).set(wire.headers).set('cache-control', 'no-store').json(wire.body);
   });
 
-  return { app, provider, registry, identities, verifier, keys };
+  const cache = new TokenCache();
+  const unfollow = await followRevocations(store, cache, logger);
+  const decider = new VerifyDecider({
+    publicHost: new URL(config.publicUrl).host,
+    registry,
+    verifier,
+    identities,
+    cache,
+    logger,
+  });
+  const verify = verifyHandler(decider, logger);
+  const handler = (req: IncomingMessage, res: ServerResponse) =>
+    isVerifyPath(req.url) ? verify(req, res) : app(req, res);
+
+  return { handler, app, decider, provider, registry, identities, verifier, keys, close: unfollow };
 }

@@ -48,7 +48,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   announce(config, logger);
   const store = createStore({ redis: config.redis }, logger);
   const service = await createAuthService({ config, store, logger });
-  const server = createServer(service.app);
+  const server = createServer(service.handler);
   server.listen(config.port, config.host, () => {
     logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}` }, 'auth service listening');
     for (const s of config.services) logger.info({ mcpService: s.name, url: s.resource }, 'MCP service');
@@ -65,7 +65,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ signal }, 'shutting down');
     server.close();
     server.closeAllConnections();
-    void store.close().finally(() => process.exit(0));
+    void service
+      .close()
+      .then(() => store.close())
+      .finally(() => process.exit(0));
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -42,7 +42,11 @@ describe('RedisStore specifics', () => {
     const store = open(uniquePrefix());
     const got: string[] = [];
     let gaps = 0;
-    await store.subscribe('events', (m) => got.push(m), () => gaps++);
+    await store.subscribe(
+      'events',
+      (m) => got.push(m),
+      () => gaps++,
+    );
     await raw.client('KILL', 'TYPE', 'pubsub');
     await until(() => gaps === 2, 'two gap reports');
     // Delivery works again after the resubscription.

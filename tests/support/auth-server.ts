@@ -81,7 +81,7 @@ export async function startAuth(options: AuthOptions = {}): Promise<RunningAuth>
       : undefined,
     fetch: options.fetch,
   });
-  server.on('request', service.app);
+  server.on('request', service.handler);
   return {
     url,
     config,
@@ -93,6 +93,7 @@ export async function startAuth(options: AuthOptions = {}): Promise<RunningAuth>
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await service.close();
       if (!options.store) await store.close();
     },
   };

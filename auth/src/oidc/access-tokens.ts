@@ -9,6 +9,7 @@ import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Store } from '../storage/store.ts';
 import { grantKey } from './adapter.ts';
 import { readKeySet, type StoredKey } from './keys.ts';
+import { announceTokenRevoked } from '../verify/revocation-feed.ts';
 
 export interface AccessTokenClaims extends JWTPayload {
   sub: string;
@@ -95,6 +96,8 @@ export class AccessTokenVerifier {
           throw new TokenRejected('wrong_issuer', 'the access token was issued by another authorization server');
         throw new TokenRejected('bad_claims', `the access token's ${err.claim} claim is invalid`);
       }
+      if (err instanceof joseErrors.JOSEAlgNotAllowed)
+        throw new TokenRejected('bad_algorithm', 'the access token is not signed with RS256');
       if (err instanceof joseErrors.JWSSignatureVerificationFailed)
         throw new TokenRejected('bad_signature', 'the access token signature is invalid');
       throw new TokenRejected('malformed', 'the access token is malformed');
@@ -114,5 +117,6 @@ export class AccessTokenVerifier {
   async revoke(claims: AccessTokenClaims): Promise<void> {
     const ttl = claims.exp - Math.floor(Date.now() / 1000) + 5;
     if (ttl > 0) await this.store.set(revokedTokenKey(claims.jti), 1, { ttl });
+    await announceTokenRevoked(this.store, claims.jti);
   }
 }

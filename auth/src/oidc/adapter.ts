@@ -10,6 +10,7 @@
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Json, Store } from '../storage/store.ts';
+import { announceGrantRevoked } from '../verify/revocation-feed.ts';
 
 export interface AdapterOptions {
   /** CLIENT_LIFETIME: ttl of registered clients and their registration access tokens; 0 = forever. */
@@ -79,6 +80,8 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
     async destroy(id: string): Promise<void> {
       const key = modelKey(this.name, id);
       await store.delete(key, consumedKey(key));
+      // Every replica's /verify cache hears of it after the grant is gone from storage.
+      if (this.name === 'Grant') await announceGrantRevoked(store, id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
@@ -96,6 +99,7 @@ export async function revokeClientGrants(store: Store, clientId: string): Promis
     const index = grantIndexKey(grantId);
     const keys = await store.setMembers(index);
     await store.delete(index, grantKey(grantId), ...keys, ...keys.map(consumedKey));
+    await announceGrantRevoked(store, grantId);
   }
   await store.delete(clientGrantsKey(clientId));
   return grants.length;

@@ -1,0 +1,239 @@
+/**
+ * The one decision behind every request to an MCP service: design.md "The /verify contract".
+ * Delivered two ways — the /verify endpoint Traefik's ForwardAuth calls (handler.ts), and the
+ * in-process edge of `npm start` (edge/) — with the same inputs and the same answers.
+ *
+ * The pipeline, in order:
+ *   resolveService → preflight → bearerToken → acceptedClaims (cache | verify + revocation)
+ *   → audience → admission → scope → identity headers
+ */
+import type { ServiceConfig } from '../config/load.ts';
+import type { Identities } from '../identity/index.ts';
+import type { Logger } from '../log.ts';
+import { TokenRejected, type AccessTokenClaims, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
+import type { ServiceRegistry } from '../oidc/services.ts';
+import { tokenHash, type TokenCache } from './token-cache.ts';
+
+/** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
+export interface VerifyRequest {
+  /** Original method (X-Forwarded-Method). */
+  method: string;
+  /** Original path and query (X-Forwarded-Uri). */
+  uri: string;
+  /** Original host (X-Forwarded-Host); undefined is not accepted. */
+  host: string | undefined;
+  authorization: string | undefined;
+}
+
+export const IDENTITY_HEADERS = [
+  'x-user-id',
+  'x-user-login',
+  'x-user-name',
+  'x-user-email',
+  'x-user-provider',
+  'x-client-id',
+] as const;
+
+export interface Decision {
+  status: 200 | 400 | 401 | 403 | 404;
+  headers: Record<string, string>;
+  /** RFC 6750 §3 / RFC 6749 §5.2 error body; absent on 200. */
+  body?: { error: string; error_description: string };
+  /** Why (logged; never contains the token). */
+  reason: string;
+  service?: ServiceConfig;
+  claims?: AccessTokenClaims;
+}
+
+export interface DeciderDeps {
+  publicHost: string;
+  registry: ServiceRegistry;
+  verifier: AccessTokenVerifier;
+  identities: Identities;
+  cache: TokenCache;
+  logger: Logger;
+}
+
+/** `/<service>/mcp`, `/<service>/mcp/…`, with or without a query. */
+const SERVICE_PATH = /^\/([a-z][a-z0-9-]{0,62})\/mcp(?:[/?#]|$)/;
+
+// RFC 6750 §2.1: b64token after "Bearer" and one space (scheme name case-insensitive, RFC 9110 §11.1).
+const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/**
+ * Header values are latin-1 on the wire: values with anything else (or `%`) travel
+ * percent-encoded, so `decodeURIComponent` always gives the original back (docs/edge.md).
+ */
+export function headerSafe(value: string | undefined): string {
+  if (!value) return '';
+  return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+function quoted(params: Record<string, string | undefined>): string {
+  return Object.entries(params)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(', ');
+}
+
+export class VerifyDecider {
+  private readonly deps: DeciderDeps;
+
+  constructor(deps: DeciderDeps) {
+    this.deps = deps;
+  }
+
+  /** RFC 6750 §3 challenge with RFC 9728 §5.1 resource_metadata, as MCP authorization requires. */
+  private refuse(
+    service: ServiceConfig,
+    status: 400 | 401 | 403,
+    reason: string,
+    error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope',
+    description?: string,
+    claims?: AccessTokenClaims,
+  ): Decision {
+    const challenge = `Bearer ${quoted({
+      resource_metadata: service.metadataUrl,
+      scope: service.scopes.join(' '),
+      error,
+      error_description: description,
+    })}`;
+    return {
+      status,
+      headers: { 'www-authenticate': challenge, 'content-type': 'application/json', 'cache-control': 'no-store' },
+      // RFC 6750 §3.1: no error code in the challenge when the request had no authentication;
+      // the body still says what is missing.
+      body: {
+        error: error ?? 'invalid_request',
+        error_description: description ?? 'a Bearer access token is required',
+      },
+      reason,
+      service,
+      claims,
+    };
+  }
+
+  private notFound(reason: string, description: string, status: 400 | 404 = 404): Decision {
+    return {
+      status,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: { error: status === 404 ? 'not_found' : 'invalid_request', error_description: description },
+      reason,
+    };
+  }
+
+  resolveService(req: VerifyRequest): ServiceConfig | Decision {
+    if (req.host?.toLowerCase() !== this.deps.publicHost) {
+      return this.notFound('wrong_host', `requests must be addressed to ${this.deps.publicHost}`, 400);
+    }
+    const name = SERVICE_PATH.exec(req.uri)?.[1];
+    const service = name === undefined ? undefined : this.deps.registry.byName(name);
+    return service ?? this.notFound('unknown_service', 'no MCP service at this path');
+  }
+
+  /** Signature, issuer, lifetime and revocation, or a cache hit that stands for all four. */
+  private async acceptedClaims(token: string): Promise<AccessTokenClaims> {
+    const hash = tokenHash(token);
+    const cached = this.deps.cache.get(hash);
+    if (cached) return cached;
+    const claims = await this.deps.verifier.verify(token);
+    const revoked = await this.deps.verifier.revocation(claims);
+    if (revoked) throw revoked;
+    this.deps.cache.set(hash, claims);
+    return claims;
+  }
+
+  async decide(req: VerifyRequest): Promise<Decision> {
+    const service = this.resolveService(req);
+    if ('status' in service) return service;
+
+    // CORS preflights carry no credentials (Fetch standard §4.8); the edge answers them.
+    if (req.method.toUpperCase() === 'OPTIONS') return { status: 200, headers: {}, reason: 'preflight', service };
+
+    if (!req.authorization) return this.refuse(service, 401, 'no_token');
+    const token = BEARER.exec(req.authorization)?.[1];
+    if (!token) {
+      if (!/^bearer(\s|$)/i.test(req.authorization)) return this.refuse(service, 401, 'not_bearer');
+      // RFC 6750 §3.1: a malformed request is invalid_request, 400.
+      return this.refuse(
+        service,
+        400,
+        'malformed_authorization',
+        'invalid_request',
+        'the Authorization header is not a valid Bearer token',
+      );
+    }
+
+    let claims: AccessTokenClaims;
+    try {
+      claims = await this.acceptedClaims(token);
+    } catch (err) {
+      if (!(err instanceof TokenRejected)) throw err;
+      return this.refuse(service, 401, err.reason, 'invalid_token', err.message);
+    }
+
+    // RFC 8707 / RFC 9068 §4: a token is for exactly one service.
+    if (claims.aud !== service.resource) {
+      return this.refuse(
+        service,
+        401,
+        'wrong_audience',
+        'invalid_token',
+        'the access token is for another service',
+        claims,
+      );
+    }
+    // Admission is decided now, not only at login: a user removed from the allowlist is out.
+    if (
+      !claims.idp ||
+      !claims.preferred_username ||
+      !this.deps.identities.isAllowed({ provider: claims.idp, login: claims.preferred_username })
+    ) {
+      return this.refuse(service, 401, 'user_not_allowed', 'invalid_token', 'the user is no longer allowed', claims);
+    }
+    const granted = new Set((claims.scope ?? '').split(' '));
+    const missing = service.scopes.filter((s) => !granted.has(s));
+    if (missing.length) {
+      // MCP authorization, scope challenge: 403 insufficient_scope with the scopes needed.
+      return this.refuse(
+        service,
+        403,
+        'insufficient_scope',
+        'insufficient_scope',
+        `the access token lacks the scope ${missing.join(' ')}`,
+        claims,
+      );
+    }
+
+    return {
+      status: 200,
+      headers: {
+        'x-user-id': headerSafe(claims.sub),
+        'x-user-login': headerSafe(claims.preferred_username),
+        'x-user-name': headerSafe(claims.name),
+        'x-user-email': headerSafe(claims.email),
+        'x-user-provider': headerSafe(claims.idp),
+        'x-client-id': headerSafe(claims.client_id),
+      },
+      reason: 'ok',
+      service,
+      claims,
+    };
+  }
+
+  /** Logs a refusal once, at info, with its reason: an operator can tell "never sent" from "refused". */
+  log(decision: Decision, req: VerifyRequest): void {
+    if (decision.status === 200) return;
+    this.deps.logger.info(
+      {
+        status: decision.status,
+        reason: decision.reason,
+        service: decision.service?.name,
+        method: req.method,
+        client: decision.claims?.client_id,
+        user: decision.claims?.sub,
+      },
+      'verify refused',
+    );
+  }
+}

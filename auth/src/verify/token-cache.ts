@@ -1,0 +1,70 @@
+/**
+ * Verified access tokens, by SHA-256 of the token: the hot path of /verify skips the RSA
+ * signature check and the storage read for a token it has already accepted. Bounded in size;
+ * an entry never outlives its token's `exp` (nor MAX_AGE, a bound on any missed invalidation);
+ * revocation messages evict entries at once (see RevocationFeed).
+ */
+import { createHash } from 'node:crypto';
+import type { AccessTokenClaims } from '../oidc/access-tokens.ts';
+
+export const DEFAULT_CACHE_SIZE = 10_000;
+/** Seconds an entry may live even when its token lives longer. */
+export const MAX_AGE = 300;
+
+interface Entry {
+  claims: AccessTokenClaims;
+  /** Epoch milliseconds after which the entry is not used. */
+  until: number;
+}
+
+export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly max: number;
+
+  constructor(max = DEFAULT_CACHE_SIZE) {
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(hash: string, now = Date.now()): AccessTokenClaims | undefined {
+    const entry = this.entries.get(hash);
+    if (!entry) return undefined;
+    if (now >= entry.until) {
+      this.entries.delete(hash);
+      return undefined;
+    }
+    return entry.claims;
+  }
+
+  set(hash: string, claims: AccessTokenClaims, now = Date.now()): void {
+    const until = Math.min(claims.exp * 1000, now + MAX_AGE * 1000);
+    if (until <= now) return;
+    // Oldest first out: Map iteration order is insertion order.
+    if (this.entries.size >= this.max && !this.entries.has(hash)) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(hash, { claims, until });
+  }
+
+  /** Evicts every entry whose claims match; returns how many. Revocations are rare: a scan is fine. */
+  evictWhere(match: (claims: AccessTokenClaims) => boolean): number {
+    let evicted = 0;
+    for (const [hash, entry] of this.entries) {
+      if (match(entry.claims)) {
+        this.entries.delete(hash);
+        evicted++;
+      }
+    }
+    return evicted;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
