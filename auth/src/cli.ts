@@ -1,51 +1,226 @@
 /**
- * Administration CLI of the auth service, working on the same storage as the running service:
- *   node auth/src/cli.ts keys list       the signing key set
- *   node auth/src/cli.ts keys rotate     a new signing key; the old ones verify until they retire
+ * Administration CLI of the auth service, working on the same storage as the running service
+ * (Redis only: with the memory store the gateway's state is out of reach). docs/administration.md.
+ *   node auth/src/cli.ts keys list                        the signing key set
+ *   node auth/src/cli.ts keys rotate                      a new signing key; the old ones verify until they retire
+ *   node auth/src/cli.ts clients list [--json]            every registered client
+ *   node auth/src/cli.ts clients show ID [--json]         a client's metadata and live grants
+ *   node auth/src/cli.ts clients revoke ID [--yes]        a client, its grants, tokens and consents, gone
  * It reads the same `.env` and settings as the service.
  */
+import { createInterface } from 'node:readline/promises';
 import dotenv from 'dotenv';
-import { ConfigError, loadConfig } from './config/load.ts';
+import { listClients, revokeClient, showClient, type ClientDetails, type ClientSummary } from './admin/clients.ts';
+import { ConfigError, loadConfig, type Config } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { readKeySet, rotateSigningKey } from './oidc/keys.ts';
 import { createStore } from './storage/index.ts';
+import type { Json, Store } from './storage/store.ts';
 
-const USAGE = `usage: node auth/src/cli.ts keys list | keys rotate\n`;
+const USAGE = `usage: node auth/src/cli.ts keys list | keys rotate
+       node auth/src/cli.ts clients list [--json] | clients show <client_id> [--json] | clients revoke <client_id> [--yes]
+`;
+const EX_USAGE = 64;
+const EX_UNAVAILABLE = 69;
 
-export async function run(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<number> {
-  const [area, action] = argv;
-  if (area !== 'keys' || (action !== 'list' && action !== 'rotate')) {
+/** Where a confirmation can be asked: the process's terminal, or a stand-in in tests. */
+export interface Terminal {
+  /** Is there someone to ask (stdin is a TTY)? */
+  interactive: boolean;
+  ask(question: string): Promise<string>;
+}
+
+const processTerminal: Terminal = {
+  interactive: Boolean(process.stdin.isTTY),
+  async ask(question) {
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    try {
+      return await rl.question(question);
+    } finally {
+      rl.close();
+    }
+  },
+};
+
+interface Command {
+  area: 'keys' | 'clients';
+  action: string;
+  clientId?: string;
+  json: boolean;
+  yes: boolean;
+}
+
+const ACTIONS: Record<string, { positional: number; flags: string[] }> = {
+  'keys list': { positional: 0, flags: [] },
+  'keys rotate': { positional: 0, flags: [] },
+  'clients list': { positional: 0, flags: ['--json'] },
+  'clients show': { positional: 1, flags: ['--json'] },
+  'clients revoke': { positional: 1, flags: ['--yes'] },
+};
+
+function parse(argv: string[]): Command | undefined {
+  const [area, action, ...rest] = argv;
+  const spec = ACTIONS[`${area} ${action}`];
+  const flags = rest.filter((a) => a.startsWith('--'));
+  const positional = rest.filter((a) => !a.startsWith('--'));
+  if (!spec || positional.length !== spec.positional || flags.some((f) => !spec.flags.includes(f))) return undefined;
+  return {
+    area: area as Command['area'],
+    action: action!,
+    clientId: positional[0],
+    json: flags.includes('--json'),
+    yes: flags.includes('--yes'),
+  };
+}
+
+export async function run(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: (s: string) => void,
+  terminal: Terminal = processTerminal,
+): Promise<number> {
+  const command = parse(argv);
+  if (!command) {
     out(USAGE);
-    return 64; // EX_USAGE
+    return EX_USAGE;
+  }
+  if (command.action === 'revoke' && !command.yes && !terminal.interactive) {
+    out('Not revoking without confirmation: stdin is not a terminal. Add --yes to revoke anyway.\n');
+    return EX_USAGE;
   }
   const config = loadConfig(env);
   if (!config.redis) {
     out('REDIS_URL is not set: the running gateway keeps its keys in its own memory, out of reach of this command.\n');
-    return 69; // EX_UNAVAILABLE
+    return EX_UNAVAILABLE;
   }
   const store = createStore({ redis: config.redis }, createLogger('warn'));
   try {
-    if (action === 'rotate') {
-      if (config.signingKeyPem) {
-        out(
-          'SIGNING_KEY is set: rotate by replacing it in .env (the previous key keeps verifying until it retires) and restarting.\n',
-        );
-        return 64;
-      }
-      await rotateSigningKey(store, config.accessTokenLifetime);
-      out(
-        'A new signing key is current. Restart every auth replica to sign with it; tokens signed before keep verifying until they expire.\n',
-      );
-    }
-    for (const key of await readKeySet(store)) {
-      const state = key.retiresAt ? `retires ${new Date(key.retiresAt * 1000).toISOString()}` : 'signing';
-      out(`${key.kid}  created ${new Date(key.createdAt * 1000).toISOString()}  ${state}\n`);
-    }
-    return 0;
+    return command.area === 'keys'
+      ? await keys(store, config, command.action, out)
+      : await clients(store, command, out, terminal);
   } finally {
     await store.close();
   }
 }
+
+async function keys(store: Store, config: Config, action: string, out: (s: string) => void): Promise<number> {
+  if (action === 'rotate') {
+    if (config.signingKeyPem) {
+      out(
+        'SIGNING_KEY is set: rotate by replacing it in .env (the previous key keeps verifying until it retires) and restarting.\n',
+      );
+      return EX_USAGE;
+    }
+    await rotateSigningKey(store, config.accessTokenLifetime);
+    out(
+      'A new signing key is current. Restart every auth replica to sign with it; tokens signed before keep verifying until they expire.\n',
+    );
+  }
+  for (const key of await readKeySet(store)) {
+    const state = key.retiresAt ? `retires ${time(key.retiresAt)}` : 'signing';
+    out(`${key.kid}  created ${time(key.createdAt)}  ${state}\n`);
+  }
+  return 0;
+}
+
+async function clients(store: Store, command: Command, out: (s: string) => void, terminal: Terminal): Promise<number> {
+  const json = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
+  if (command.action === 'list') {
+    const list = await listClients(store);
+    if (command.json) json(list);
+    else out(list.length ? clientTable(list) : 'No registered clients.\n');
+    return 0;
+  }
+  const id = command.clientId!;
+  const details = await showClient(store, id);
+  if (!details) {
+    out(`No registered client with id ${clean(id)}.\n`);
+    return 1;
+  }
+  if (command.action === 'show') {
+    if (command.json) json(details);
+    else out(clientDetails(details));
+    return 0;
+  }
+  if (!command.yes) {
+    const name = details.metadata.client_name ? ` "${clean(String(details.metadata.client_name))}"` : '';
+    const question = `Revoke client ${id}${name} and its ${plural(details.grants.length, 'grant')}? [y/N] `;
+    if (!/^y(es)?$/i.test((await terminal.ask(question)).trim())) {
+      out('Nothing revoked.\n');
+      return 1;
+    }
+  }
+  const revoked = await revokeClient(store, id);
+  if (!revoked) {
+    out(`No registered client with id ${clean(id)}.\n`);
+    return 1;
+  }
+  out(
+    `Revoked client ${id}: removed ${plural(revoked.grants, 'grant')} (codes and tokens included), ` +
+      `${plural(revoked.consents, 'remembered consent')}, ` +
+      `${plural(revoked.registration_access_tokens, 'registration access token')}.\n`,
+  );
+  return 0;
+}
+
+function clientTable(list: ClientSummary[]): string {
+  return table([
+    ['CLIENT_ID', 'NAME', 'REDIRECT HOSTS', 'AUTH METHOD', 'TYPE', 'ISSUED', 'EXPIRES', 'GRANTS'],
+    ...list.map((c) => [
+      c.client_id,
+      c.client_name ?? '-',
+      c.redirect_hosts.join(',') || '-',
+      c.token_endpoint_auth_method ?? '-',
+      c.application_type ?? '-',
+      c.issued_at ? time(c.issued_at) : '-',
+      c.expires_at ? time(c.expires_at) : 'never',
+      String(c.grants),
+    ]),
+  ]);
+}
+
+function clientDetails({ metadata, expires_at, grants }: ClientDetails): string {
+  const value = (v: Json) => (Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const first = ['client_id', 'client_name'];
+  const keys = [...first.filter((k) => k in metadata), ...Object.keys(metadata).filter((k) => !first.includes(k))];
+  const rows = keys.map((k) => [k, value(metadata[k]!)]);
+  rows.push(['expires', expires_at ? time(expires_at) : 'never']);
+  let text = table(rows) + `\n${plural(grants.length, 'grant')}\n`;
+  if (grants.length) {
+    text += table([
+      ['GRANT', 'USER', 'RESOURCES (SCOPES)', 'OIDC SCOPES', 'EXPIRES'],
+      ...grants.map((g) => [
+        g.grant_id,
+        g.login ? `${g.login} (${g.account_id})` : g.account_id,
+        Object.entries(g.resources)
+          .map(([r, s]) => `${r} (${s.join(' ')})`)
+          .join(', ') || '-',
+        g.scopes.join(' ') || '-',
+        g.expires_at ? time(g.expires_at) : 'never',
+      ]),
+    ]);
+  }
+  return text;
+}
+
+/** Columns aligned; control characters (anyone can register a client name) made harmless. */
+function table(rows: string[][]): string {
+  const cells = rows.map((row) => row.map(clean));
+  const widths = cells[0]!.map((_, c) => Math.max(...cells.map((row) => row[c]!.length)));
+  return cells
+    .map(
+      (row) =>
+        row
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd() + '\n',
+    )
+    .join('');
+}
+
+const clean = (s: string): string => s.replace(/\p{Cc}/gu, '?');
+const time = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString().replace('.000Z', 'Z');
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 if (import.meta.url === new URL(process.argv[1] ?? '', 'file://').href) {
   dotenv.config({ quiet: true });

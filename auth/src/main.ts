@@ -1,77 +1,20 @@
 /**
- * Entry point of the auth service: `.env` → validated config → storage → the service, listening.
- * Startup says what matters for safety once: dangerous switches, who may log in, where the
- * state lives, and (embedded default only) the local user's password.
+ * The auth service alone, as it runs in the Compose stack behind Traefik: OAuth, pages,
+ * /verify for ForwardAuth, /health. (`npm start` runs auth/src/embedded.ts instead.)
  */
 import { createServer } from 'node:http';
-import dotenv from 'dotenv';
-import { createAuthService } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config/load.ts';
-import { describeAllowlist } from './identity/allowlist.ts';
-import { createLogger, type Logger } from './log.ts';
-import { createStore } from './storage/index.ts';
+import { boot, onShutdown, printLocalLogin } from './boot.ts';
 
-function announce(config: Config, logger: Logger) {
-  for (const name of config.dangerous)
-    logger.warn({ setting: name }, `${name} is on: this weakens the gateway's security`);
-  if (config.github) {
-    logger.info({ allowed: describeAllowlist(config.allowedGithubUsers) }, 'GitHub login enabled');
-    if (!config.allowedGithubUsers.everyone && config.allowedGithubUsers.logins.size === 0) {
-      logger.warn(
-        'ALLOWED_GITHUB_USERS is empty: nobody can log in. List GitHub logins, or write * to allow everyone.',
-      );
-    }
-  }
-  if (!config.redis) logger.info('REDIS_URL is not set: state is kept in memory and lost at restart');
-  if (config.services.length === 0) logger.warn('no MCP service is enabled: set MCP_<SERVICE>_ENABLED=true');
-  if (config.publicUrl.startsWith('https:') && !config.trustProxy) {
-    logger.warn(
-      'PUBLIC_URL is https but TRUST_PROXY is off: serve TLS in front and set TRUST_PROXY=true, or cookies cannot be set',
-    );
-  }
-}
-
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  // DOTENV_CONFIG_PATH picks another file (tests use it to ignore a developer's .env).
-  dotenv.config({ quiet: true, path: env.DOTENV_CONFIG_PATH ?? '.env' });
-  let config: Config;
-  try {
-    config = loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\nSee docs/configuration.md and .env.example.\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw err;
-  }
-  const logger = createLogger(config.logLevel);
-  announce(config, logger);
-  const store = createStore({ redis: config.redis }, logger);
-  const service = await createAuthService({ config, store, logger });
-  const server = createServer(service.handler);
-  server.listen(config.port, config.host, () => {
-    logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}` }, 'auth service listening');
-    for (const s of config.services) logger.info({ mcpService: s.name, url: s.resource }, 'MCP service');
-    const local = service.identities.local;
-    if (local) {
-      // Printed once, on the terminal of whoever started the gateway on this machine.
-      process.stdout.write(
-        `\n  Sign in as "${local.login}" with the password: ${local.password}\n  (valid until the gateway stops)\n\n`,
-      );
-    }
-  });
-
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.close();
-    server.closeAllConnections();
-    void service
-      .close()
-      .then(() => store.close())
-      .finally(() => process.exit(0));
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-}
-
-await main();
+const { config, logger, store, service } = await boot();
+const server = createServer(service.handler);
+server.listen(config.port, config.host, () => {
+  logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}` }, 'auth service listening');
+  for (const s of config.services) logger.info({ mcpService: s.name, url: s.resource }, 'MCP service');
+  printLocalLogin(service);
+});
+onShutdown(logger, async () => {
+  server.close();
+  server.closeAllConnections();
+  await service.close();
+  await store.close();
+});

@@ -1,5 +1,5 @@
 /**
- * The entry point as an operator meets it: `node auth/src/main.ts` (what `npm start` runs),
+ * The auth service's entry point as an operator meets it: `node auth/src/main.ts` (the Compose stack's),
  * started as a real process with an environment, read from its output.
  */
 import { spawn } from 'node:child_process';
@@ -57,7 +57,7 @@ test('refuses to start with no identity provider on a public address, naming eve
   expect(run.stdout).not.toContain('listening');
 });
 
-test('the embedded default: prints the local password once, serves, warns about what matters, stops on SIGTERM', async () => {
+test('the auth service alone (Compose entry point): prints the local password once, serves, warns about what matters, stops on SIGTERM', async () => {
   const port = await freePort();
   let health: unknown;
   const run = await start(

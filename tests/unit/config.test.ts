@@ -24,6 +24,16 @@ function problemOf(env: NodeJS.ProcessEnv, setting: string): string {
 
 const publicUrlOf = (env: NodeJS.ProcessEnv): string => loadConfig(env).publicUrl;
 
+describe('ALLOWED_ORIGINS', () => {
+  test('origins are parsed and canonicalised', () => {
+    const config = loadConfig({ ALLOWED_ORIGINS: 'https://App.example.com, http://localhost:6274/' });
+    expect([...config.allowedOrigins]).toEqual(['https://app.example.com', 'http://localhost:6274']);
+  });
+  test('a URL with a path is not an origin', () => {
+    expect(() => loadConfig({ ALLOWED_ORIGINS: 'https://app.example.com/x' })).toThrow(/ALLOWED_ORIGINS/);
+  });
+});
+
 describe('defaults', () => {
   test('an empty environment is a working local setup', () => {
     const config = loadConfig({});
@@ -42,6 +52,7 @@ describe('defaults', () => {
       signingKeyPem: undefined,
       cookieSecrets: undefined,
       clientMetadata: { allowedHosts: '*', allowPrivateHosts: false },
+      allowedOrigins: new Set(),
       services: [],
       localUser: true,
       dangerous: [],

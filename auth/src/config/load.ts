@@ -57,6 +57,8 @@ export interface Config {
   signingKeyPem?: string;
   cookieSecrets?: string[];
   clientMetadata: { allowedHosts: ReadonlySet<string> | '*'; allowPrivateHosts: boolean };
+  /** Browser origins allowed to call services (besides PUBLIC_URL's, and loopback ones on loopback). */
+  allowedOrigins: ReadonlySet<string>;
   services: ServiceConfig[];
   /** No identity provider configured and listening on loopback: one local user, one-time password. */
   localUser: boolean;
@@ -250,6 +252,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     .filter(Boolean);
   const allowedHosts = hostList.length === 0 || hostList.includes('*') ? '*' : new Set(hostList);
 
+  const allowedOrigins = new Set<string>();
+  for (const entry of String(raw.ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const url = URL.parse(entry);
+    if (!url || url.origin === 'null' || url.pathname !== '/' || url.search || url.hash || url.username) {
+      problems.push(`ALLOWED_ORIGINS: "${entry}" is not an origin; write it as scheme://host[:port], without a path.`);
+    } else allowedOrigins.add(url.origin);
+  }
+
   const services = parseServices(env, publicUrl, problems);
   const signingKeyPem = checkSigningKey(raw.SIGNING_KEY as string | undefined, problems);
 
@@ -275,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     signingKeyPem,
     cookieSecrets,
     clientMetadata: { allowedHosts, allowPrivateHosts: raw.DANGEROUSLY_ALLOW_PRIVATE_CLIENT_METADATA_HOSTS as boolean },
+    allowedOrigins,
     services,
     localUser,
     dangerous,

@@ -211,6 +211,15 @@ export const settings = {
       secret: true,
     },
   },
+  ALLOWED_ORIGINS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Security',
+      doc: "Comma-separated browser origins (`https://app.example.com`) allowed to call MCP services: CORS, and the Origin check against DNS rebinding. PUBLIC_URL's origin is always allowed, and loopback origins when PUBLIC_URL is on loopback.",
+      example: 'https://inspector.example.com',
+    },
+  },
   CLIENT_METADATA_ALLOWED_HOSTS: {
     type: z.string().default(''),
     default: '',

@@ -1,0 +1,83 @@
+/**
+ * What both entry points do first: `.env` → validated config (or every problem, and exit 78)
+ * → logger → storage → the auth service; and the startup notes an operator must see once.
+ */
+import dotenv from 'dotenv';
+import { createAuthService, type AuthService } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config/load.ts';
+import { describeAllowlist } from './identity/allowlist.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createStore } from './storage/index.ts';
+import type { Store } from './storage/store.ts';
+
+export interface Booted {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  service: AuthService;
+}
+
+function announce(config: Config, logger: Logger) {
+  for (const name of config.dangerous)
+    logger.warn({ setting: name }, `${name} is on: this weakens the gateway's security`);
+  if (config.github) {
+    logger.info({ allowed: describeAllowlist(config.allowedGithubUsers) }, 'GitHub login enabled');
+    if (!config.allowedGithubUsers.everyone && config.allowedGithubUsers.logins.size === 0) {
+      logger.warn(
+        'ALLOWED_GITHUB_USERS is empty: nobody can log in. List GitHub logins, or write * to allow everyone.',
+      );
+    }
+  }
+  if (!config.redis) logger.info('REDIS_URL is not set: state is kept in memory and lost at restart');
+  if (config.services.length === 0) logger.warn('no MCP service is enabled: set MCP_<SERVICE>_ENABLED=true');
+  if (config.publicUrl.startsWith('https:') && !config.trustProxy) {
+    logger.warn(
+      'PUBLIC_URL is https but TRUST_PROXY is off: serve TLS in front and set TRUST_PROXY=true, or cookies cannot be set',
+    );
+  }
+}
+
+export async function boot(env: NodeJS.ProcessEnv = process.env): Promise<Booted> {
+  // DOTENV_CONFIG_PATH picks another file (tests use it to ignore a developer's .env).
+  dotenv.config({ quiet: true, path: env.DOTENV_CONFIG_PATH ?? '.env' });
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee docs/configuration.md and .env.example.\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  announce(config, logger);
+  const store = createStore({ redis: config.redis }, logger);
+  const service = await createAuthService({ config, store, logger });
+  return { config, logger, store, service };
+}
+
+/** The local user's password, printed once on the terminal of whoever started the gateway. */
+export function printLocalLogin(service: AuthService): void {
+  const local = service.identities.local;
+  if (local) {
+    process.stdout.write(
+      `\n  Sign in as "${local.login}" with the password: ${local.password}\n  (valid until the gateway stops)\n\n`,
+    );
+  }
+}
+
+/** Runs `stop` once on SIGINT/SIGTERM, then exits. */
+export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stop()
+      .catch((err: unknown) => logger.error({ err }, 'shutdown failed'))
+      .finally(() => process.exit(0));
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}

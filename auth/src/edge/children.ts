@@ -1,0 +1,113 @@
+/**
+ * The embedded default runs every enabled MCP service as its own process (as the Compose stack
+ * runs each in its own container): on a free loopback port, with no gateway secret in its
+ * environment, watched, and stopped with the gateway.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/load.ts';
+import type { Logger } from '../log.ts';
+import type { Upstream } from './proxy.ts';
+
+export interface CatalogueEntry {
+  description: string;
+  command: string[];
+}
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** What a service process inherits: nothing secret, only what running a program needs. */
+const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'];
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitHealthy(name: string, upstream: Upstream, child: ChildProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null)
+      throw new Error(`MCP service ${name} exited with code ${child.exitCode} while starting`);
+    try {
+      const res = await fetch(`http://${upstream.host}:${upstream.port}/health`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`MCP service ${name} did not become healthy within ${timeoutMs / 1000} s`);
+}
+
+export interface RunningServices {
+  upstreams: Map<string, Upstream>;
+  stop(): Promise<void>;
+}
+
+export async function startServices(
+  config: Config,
+  catalogue: Record<string, CatalogueEntry>,
+  logger: Logger,
+): Promise<RunningServices> {
+  const unknown = config.services.filter((s) => !catalogue[s.name]).map((s) => s.name);
+  if (unknown.length) {
+    throw new Error(
+      `no way to run MCP service(s) ${unknown.join(', ')} here; known: ${Object.keys(catalogue).join(', ')}`,
+    );
+  }
+  const children: ChildProcess[] = [];
+  const upstreams = new Map<string, Upstream>();
+  let stopping = false;
+
+  async function stop(): Promise<void> {
+    stopping = true;
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  try {
+    await Promise.all(
+      config.services.map(async (service) => {
+        const [command, ...args] = catalogue[service.name]!.command;
+        const port = await freePort();
+        const env: NodeJS.ProcessEnv = { HOST: '127.0.0.1', PORT: String(port), MCP_SERVICE_NAME: service.name };
+        for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name];
+        const prefix = `MCP_${service.name.toUpperCase().replaceAll('-', '_')}_`;
+        for (const [k, v] of Object.entries(process.env)) if (k.startsWith(prefix)) env[k] = v;
+        const child = spawn(command === 'node' ? process.execPath : command!, args, {
+          cwd: REPO_ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.push(child);
+        const log = logger.child({ mcpService: service.name });
+        child.stdout!.on('data', (d: Buffer) => log.info({ output: d.toString().trimEnd() }, 'service output'));
+        child.stderr!.on('data', (d: Buffer) => log.warn({ output: d.toString().trimEnd() }, 'service output'));
+        child.on('exit', (code, signal) => {
+          if (!stopping) log.error({ code, signal }, 'MCP service exited');
+        });
+        const upstream = { host: '127.0.0.1', port };
+        await waitHealthy(service.name, upstream, child);
+        upstreams.set(service.name, upstream);
+      }),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { upstreams, stop };
+}

@@ -1,0 +1,68 @@
+/**
+ * Streaming reverse proxy to an MCP service: request and response bodies flow through as they
+ * come (SSE included), nothing is buffered. Hop-by-hop headers (RFC 9110 §7.6.1) are dropped.
+ */
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export function withoutHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const listed = String(headers.connection ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase());
+  const out: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k) && !listed.includes(k)) out[k] = v;
+  return out;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+/** Sends `req` to `upstream` at `path` with `headers`; pipes the answer back to `res`. */
+export function proxy(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: Upstream,
+  path: string,
+  headers: IncomingHttpHeaders,
+): void {
+  const outgoing = request(
+    { host: upstream.host, port: upstream.port, method: req.method, path, headers, agent },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, withoutHopByHop(answer.headers));
+      // Server-sent events must reach the client as they are written.
+      if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+      answer.pipe(res);
+    },
+  );
+  outgoing.on('error', () => {
+    if (!res.headersSent) {
+      const body = JSON.stringify({
+        jsonrpc: '2.0',
+        error: { code: -32000, message: 'MCP service unavailable' },
+        id: null,
+      });
+      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    } else {
+      res.destroy();
+    }
+  });
+  // The client went away: so does the request upstream (ends SSE streams and pending calls).
+  res.on('close', () => {
+    if (!res.writableFinished) outgoing.destroy();
+  });
+  req.pipe(outgoing);
+}

@@ -1,0 +1,81 @@
+/**
+ * A native MCP service over Streamable HTTP (the official SDK's transport): `/mcp` for MCP,
+ * `/health` for the container healthcheck. Listens on HOST:PORT (defaults 127.0.0.1:3000).
+ * Stateless services get a fresh server per request; stateful ones keep one per session.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
+export interface ServiceOptions {
+  name: string;
+  /** Builds the MCP server for a request (stateless) or a session (stateful). */
+  create: () => McpServer;
+  stateful: boolean;
+}
+
+function jsonRpcError(res: ServerResponse, status: number, message: string): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+  res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+}
+
+export function createServiceHandler(options: ServiceOptions) {
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+
+  async function handleStateless(req: IncomingMessage, res: ServerResponse) {
+    const server = options.create();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res);
+  }
+
+  async function handleStateful(req: IncomingMessage, res: ServerResponse) {
+    const id = req.headers['mcp-session-id'];
+    const existing = typeof id === 'string' ? sessions.get(id) : undefined;
+    if (existing) return existing.handleRequest(req, res);
+    if (typeof id === 'string') return jsonRpcError(res, 404, 'Session not found');
+    // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (sid) => void sessions.set(sid, transport),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await options.create().connect(transport);
+    await transport.handleRequest(req, res);
+  }
+
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', service: options.name }));
+      return;
+    }
+    if (path !== '/mcp') {
+      jsonRpcError(res, 404, 'Not found');
+      return;
+    }
+    const work = options.stateful ? handleStateful(req, res) : handleStateless(req, res);
+    work.catch(() => {
+      if (!res.headersSent) jsonRpcError(res, 500, 'Internal error');
+      else res.end();
+    });
+  };
+}
+
+export async function listen(options: ServiceOptions): Promise<Server> {
+  const server = createServer(createServiceHandler(options));
+  const port = Number(process.env.PORT ?? 3000);
+  const host = process.env.HOST ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  const stop = () => server.close(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return server;
+}

@@ -1,0 +1,132 @@
+/**
+ * Black box, through `npm start`'s process: an MCP SDK client completes OAuth (GitHub stand-in)
+ * and calls tools on echo services behind the in-process edge. The service sees the identity
+ * headers, never the token, never what the client forged; a token for one service is refused
+ * by another; bad origins and internal paths are refused.
+ */
+import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+import { Person } from '../support/person.ts';
+import { connectWithOAuth } from '../support/mcp-client.ts';
+
+let github: GitHubStandin;
+let stack: Stack;
+
+beforeAll(async () => {
+  github = await startGitHubStandin();
+  stack = await startStack({ github, env: { MCP_ECHO_STATELESS_ENABLED: 'true', MCP_ECHO_STATEFUL_ENABLED: 'true' } });
+});
+afterAll(async () => {
+  expect(await stack?.stop()).toBe(0);
+  await github?.stop();
+});
+
+interface WhoAmI {
+  identity: Record<string, string>;
+  headers: Record<string, string>;
+  sessionCalls?: number;
+}
+
+async function whoami(client: Awaited<ReturnType<typeof connectWithOAuth>>['client']): Promise<WhoAmI> {
+  const result = (await client.callTool({ name: 'whoami', arguments: {} })) as {
+    content: { type: string; text: string }[];
+  };
+  return JSON.parse(result.content[0]!.text) as WhoAmI;
+}
+
+test('OAuth through the edge, then tools; the service sees who, never the token or forgeries', async () => {
+  const person = new Person(stack.url, github);
+  const { client, provider } = await connectWithOAuth(`${stack.url}/echo-stateful/mcp`, {
+    person,
+    headers: { 'X-User-Id': 'github:666', 'X-User-Login': 'mallory', 'X-Client-Id': 'forged' },
+  });
+  expect(person.seen.map((s) => s.kind)).toEqual(['login', 'github', 'consent']);
+
+  const echoed = (await client.callTool({ name: 'echo', arguments: { message: 'héllo' } })) as {
+    content: { text: string }[];
+  };
+  expect(echoed.content[0]!.text).toBe('héllo');
+
+  const seen = await whoami(client);
+  expect(seen.identity).toEqual({
+    id: 'github:1001',
+    login: 'octocat',
+    name: 'The Octocat',
+    email: 'octocat@example.com',
+    provider: 'github',
+    clientId: provider.info!.client_id,
+  });
+  expect(seen.headers.authorization).toBeUndefined();
+  expect(JSON.stringify(seen.headers)).not.toContain(provider.saved!.access_token);
+  expect(JSON.stringify(seen.headers)).not.toContain('mallory');
+  expect(JSON.stringify(seen.headers)).not.toContain('forged');
+  // A stateful session through the edge: the service kept count.
+  expect(seen.sessionCalls).toBe(2);
+  expect(seen.headers['mcp-session-id']).toBeTruthy();
+  await client.close();
+
+  // The same token at another service: refused with that service's challenge.
+  const res = await fetch(`${stack.url}/echo-stateless/mcp`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${provider.saved!.access_token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  });
+  expect(res.status).toBe(401);
+  expect(res.headers.get('www-authenticate')).toContain('/.well-known/oauth-protected-resource/echo-stateless/mcp');
+  expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+});
+
+test('a second service with the same browser: consent again (new service), no login; tools work', async () => {
+  const person = new Person(stack.url, github);
+  const first = await connectWithOAuth(`${stack.url}/echo-stateful/mcp`, { person });
+  await first.client.close();
+  const { client } = await connectWithOAuth(`${stack.url}/echo-stateless/mcp`, { person });
+  expect(person.seen.map((s) => s.kind)).toEqual(['login', 'github', 'consent', 'consent']);
+  const seen = await whoami(client);
+  expect(seen.identity.login).toBe('octocat');
+  expect(seen.headers['mcp-session-id']).toBeUndefined();
+  await client.close();
+});
+
+test('internal paths are not reachable through the edge', async () => {
+  for (const path of ['/verify', '/metrics', '/verify?x=1']) {
+    const res = await fetch(`${stack.url}${path}`, { headers: { 'x-forwarded-uri': '/echo-stateful/mcp' } });
+    expect(res.status).toBe(404);
+  }
+});
+
+test('a foreign Origin is refused (DNS rebinding); our own and loopback origins pass to the decision', async () => {
+  const post = (origin: string) =>
+    fetch(`${stack.url}/echo-stateful/mcp`, {
+      method: 'POST',
+      headers: { origin, 'content-type': 'application/json' },
+      body: '{}',
+    });
+  expect((await post('http://evil.example')).status).toBe(403);
+  const own = await post(stack.url);
+  expect(own.status).toBe(401);
+  expect(own.headers.get('access-control-allow-origin')).toBe(stack.url);
+  expect(own.headers.get('access-control-expose-headers')).toContain('WWW-Authenticate');
+  expect((await post('http://localhost:6274')).status).toBe(401);
+});
+
+test('CORS preflight needs no token', async () => {
+  const res = await fetch(`${stack.url}/echo-stateful/mcp`, {
+    method: 'OPTIONS',
+    headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST' },
+  });
+  expect(res.status).toBe(204);
+  expect(res.headers.get('access-control-allow-headers')).toContain('Mcp-Session-Id');
+});
+
+test('the discovery documents are served through the edge', async () => {
+  const prm = (await (await fetch(`${stack.url}/.well-known/oauth-protected-resource/echo-stateful/mcp`)).json()) as {
+    resource: string;
+  };
+  expect(prm.resource).toBe(`${stack.url}/echo-stateful/mcp`);
+  expect((await fetch(`${stack.url}/.well-known/oauth-authorization-server`)).status).toBe(200);
+});

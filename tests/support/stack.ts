@@ -1,0 +1,85 @@
+/**
+ * The composed stack, black box: `node auth/src/embedded.ts` (what `npm start` runs) as a real
+ * process on a free port, with the GitHub stand-in as its identity provider. Its stdout is kept
+ * (JSON log lines and the startup banner) for assertions.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { GitHubStandin } from './github-standin.ts';
+
+export interface Stack {
+  url: string;
+  port: number;
+  output: () => string;
+  logs: () => Record<string, unknown>[];
+  process: ChildProcess;
+  stop(): Promise<number | null>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function startStack(
+  options: { github?: GitHubStandin; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const github = options.github;
+  const child = spawn(process.execPath, ['auth/src/embedded.ts'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      DOTENV_CONFIG_PATH: '/nonexistent',
+      PORT: String(port),
+      PUBLIC_URL: url,
+      LOG_LEVEL: 'debug',
+      ...(github && {
+        GITHUB_CLIENT_ID: github.clientId,
+        GITHUB_CLIENT_SECRET: github.clientSecret,
+        GITHUB_BASE_URL: github.baseUrl,
+        GITHUB_API_URL: github.apiUrl,
+        ALLOWED_GITHUB_USERS: 'octocat',
+      }),
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('"msg":"gateway listening"')) {
+    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}):\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the gateway did not start:\n${out}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    url,
+    port,
+    process: child,
+    output: () => out,
+    logs: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const [code] = (await exited) as [number | null];
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
