@@ -13,6 +13,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from './config/load.ts';
 import { toWire } from './errors.ts';
 import { healthHandler } from './http/health.ts';
+import { Counters, isMetricsPath, metricsHandler } from './http/metrics.ts';
 import { protectedResourceMetadataHandler } from './http/metadata.ts';
 import { BODY_LIMIT, oauthRequestShaping, tooLarge, type NormalizeContext } from './http/normalize.ts';
 import { createIdentities, type Identities } from './identity/index.ts';
@@ -176,8 +177,14 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
 
   const cache = new TokenCache();
   const unfollow = await followRevocations(store, cache, logger);
+  const counters = new Counters();
+  counters.describe('verify_decisions_total', 'Decisions of /verify and the edge, by status and reason.');
+  counters.describe('verify_cache_hits_total', 'Access tokens accepted from the verified-token cache.');
+  counters.describe('verify_cache_misses_total', 'Access tokens verified in full (signature, storage).');
+  counters.describe('verify_cache_entries', 'Entries in the verified-token cache.');
   const decider = new VerifyDecider({
     publicHost: new URL(config.publicUrl).host,
+    counters,
     registry,
     verifier,
     identities,
@@ -185,8 +192,12 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     logger,
   });
   const verify = verifyHandler(decider, logger);
-  const handler = (req: IncomingMessage, res: ServerResponse) =>
-    isVerifyPath(req.url) ? verify(req, res) : app(req, res);
+  const metrics = metricsHandler(counters, () => ({ verify_cache_entries: cache.size }));
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (isVerifyPath(req.url)) return verify(req, res);
+    if (isMetricsPath(req.url)) return metrics(req, res);
+    return app(req, res);
+  };
 
   return { handler, app, decider, provider, registry, identities, verifier, keys, close: unfollow };
 }

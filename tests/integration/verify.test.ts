@@ -331,3 +331,14 @@ test('each refusal is logged once, at info, with its reason', async () => {
   expect(lines.filter((l) => l.msg === 'verify refused')).toHaveLength(1);
   expect(lines.find((l) => l.msg === 'verify refused')).toMatchObject({ level: 30, reason: 'no_token' });
 });
+
+test('/metrics counts decisions by status and reason, and cache use; never a token or user', async () => {
+  await verify('/echo/mcp', bearer(echo.token!.body.access_token!));
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  expect(text).toMatch(/^verify_decisions_total\{status="200",reason="ok"\} \d+$/m);
+  expect(text).toMatch(/^verify_decisions_total\{status="401",reason="no_token"\} \d+$/m);
+  expect(text).toMatch(/^verify_cache_hits_total \d+$/m);
+  expect(text).toMatch(/^verify_cache_entries \d+$/m);
+  expect(text).not.toContain('octocat');
+  expect(text).not.toContain(echo.token!.body.access_token!.slice(0, 20));
+});

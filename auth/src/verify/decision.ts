@@ -12,6 +12,7 @@ import type { Identities } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
 import { TokenRejected, type AccessTokenClaims, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
+import type { Counters } from '../http/metrics.ts';
 import { tokenHash, type TokenCache } from './token-cache.ts';
 
 /** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
@@ -47,6 +48,7 @@ export interface Decision {
 
 export interface DeciderDeps {
   publicHost: string;
+  counters: Counters;
   registry: ServiceRegistry;
   verifier: AccessTokenVerifier;
   identities: Identities;
@@ -135,7 +137,11 @@ export class VerifyDecider {
   private async acceptedClaims(token: string): Promise<AccessTokenClaims> {
     const hash = tokenHash(token);
     const cached = this.deps.cache.get(hash);
-    if (cached) return cached;
+    if (cached) {
+      this.deps.counters.inc('verify_cache_hits_total');
+      return cached;
+    }
+    this.deps.counters.inc('verify_cache_misses_total');
     const claims = await this.deps.verifier.verify(token);
     const revoked = await this.deps.verifier.revocation(claims);
     if (revoked) throw revoked;
@@ -223,6 +229,7 @@ export class VerifyDecider {
 
   /** Logs a refusal once, at info, with its reason: an operator can tell "never sent" from "refused". */
   log(decision: Decision, req: VerifyRequest): void {
+    this.deps.counters.inc('verify_decisions_total', { status: String(decision.status), reason: decision.reason });
     if (decision.status === 200) return;
     this.deps.logger.info(
       {
