@@ -27,5 +27,47 @@ export function createEchoServer(name: string, options: { stateful: boolean }): 
       return { content: [{ type: 'text', text: JSON.stringify(result) }] };
     },
   );
+  if (options.stateful) {
+    // A gate holds a call open until another call opens it: a test of streaming through every
+    // hop (the progress notification must arrive while the call is still running).
+    server.registerTool(
+      'gate',
+      {
+        description:
+          'Sends a progress notification, then waits (up to 30 s) until open_gate is called with the same name.',
+        inputSchema: { name: z.string() },
+      },
+      async ({ name }, extra) => {
+        const token = extra._meta?.progressToken;
+        const opened = new Promise<void>((resolve) => gates.set(name, resolve));
+        if (token !== undefined) {
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, progress: 1, total: 2, message: `waiting at gate ${name}` },
+          });
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 30_000)));
+        const outcome = await Promise.race([opened, timeout]);
+        clearTimeout(timer);
+        gates.delete(name);
+        return {
+          content: [{ type: 'text', text: outcome === 'timeout' ? `gate ${name} timed out` : `gate ${name} passed` }],
+        };
+      },
+    );
+    server.registerTool(
+      'open_gate',
+      { description: 'Opens a gate a gate call is waiting at.', inputSchema: { name: z.string() } },
+      async ({ name }) => {
+        const open = gates.get(name);
+        open?.();
+        return { content: [{ type: 'text', text: open ? 'opened' : 'no such gate' }] };
+      },
+    );
+  }
   return server;
 }
+
+/** Gates of the process (shared by the sessions of one echo-stateful). */
+const gates = new Map<string, () => void>();

@@ -54,7 +54,9 @@ export function createServiceHandler(options: ServiceOptions) {
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', service: options.name }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'ok', service: options.name }));
       return;
     }
     if (path !== '/mcp') {

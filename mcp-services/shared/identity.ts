@@ -24,7 +24,9 @@ const header = (headers: IncomingHttpHeaders | Record<string, string | string[] 
   }
 };
 
-export function callerIdentity(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): CallerIdentity {
+export function callerIdentity(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+): CallerIdentity {
   return {
     id: header(headers, 'x-user-id'),
     login: header(headers, 'x-user-login'),

@@ -17,7 +17,14 @@ beforeAll(async () => {
   stack = await startStack({ github, env: { MCP_ECHO_STATELESS_ENABLED: 'true', MCP_ECHO_STATEFUL_ENABLED: 'true' } });
 });
 afterAll(async () => {
+  const pids = stack
+    .logs()
+    .filter((l) => l.msg === 'MCP service started')
+    .map((l) => l.pid as number);
+  expect(pids).toHaveLength(2);
   expect(await stack?.stop()).toBe(0);
+  // Ctrl-C (SIGTERM here) stops every service process with the gateway.
+  for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   await github?.stop();
 });
 
@@ -129,4 +136,25 @@ test('the discovery documents are served through the edge', async () => {
   };
   expect(prm.resource).toBe(`${stack.url}/echo-stateful/mcp`);
   expect((await fetch(`${stack.url}/.well-known/oauth-authorization-server`)).status).toBe(200);
+});
+
+test('responses stream through the edge: a progress notification arrives while its call is still running', async () => {
+  const { client } = await connectWithOAuth(`${stack.url}/echo-stateful/mcp`, {
+    person: new Person(stack.url, github),
+  });
+  const notified: string[] = [];
+  let opened: Promise<unknown> | undefined;
+  // The call only finishes once the gate is opened, and the gate is only opened when its
+  // progress notification has reached the client: a buffering hop would hang here.
+  const result = (await client.callTool({ name: 'gate', arguments: { name: 'g1' } }, undefined, {
+    onprogress: (p) => {
+      notified.push(String(p.message));
+      opened ??= client.callTool({ name: 'open_gate', arguments: { name: 'g1' } });
+    },
+    timeout: 20_000,
+  })) as { content: { text: string }[] };
+  expect(notified).toEqual(['waiting at gate g1']);
+  expect(result.content[0]!.text).toBe('gate g1 passed');
+  expect(((await opened) as { content: { text: string }[] }).content[0]!.text).toBe('opened');
+  await client.close();
 });

@@ -102,6 +102,7 @@ export async function startServices(
         });
         const upstream = { host: '127.0.0.1', port };
         await waitHealthy(service.name, upstream, child);
+        log.info({ pid: child.pid, port }, 'MCP service started');
         upstreams.set(service.name, upstream);
       }),
     );

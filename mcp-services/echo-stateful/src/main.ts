@@ -2,4 +2,8 @@
 import { createEchoServer } from '../../shared/echo.ts';
 import { listen } from '../../shared/http-service.ts';
 
-await listen({ name: 'echo-stateful', stateful: true, create: () => createEchoServer('echo-stateful', { stateful: true }) });
+await listen({
+  name: 'echo-stateful',
+  stateful: true,
+  create: () => createEchoServer('echo-stateful', { stateful: true }),
+});

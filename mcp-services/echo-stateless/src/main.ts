@@ -2,4 +2,8 @@
 import { createEchoServer } from '../../shared/echo.ts';
 import { listen } from '../../shared/http-service.ts';
 
-await listen({ name: 'echo-stateless', stateful: false, create: () => createEchoServer('echo-stateless', { stateful: false }) });
+await listen({
+  name: 'echo-stateless',
+  stateful: false,
+  create: () => createEchoServer('echo-stateless', { stateful: false }),
+});
