@@ -77,3 +77,18 @@ test('private and loopback hosts are never fetched (SSRF)', async () => {
     expect(fetched.length).toBe(before);
   }
 });
+
+test('the admin CLI revokes a metadata-document client by its URL: its grants end', async () => {
+  const { revokeClient } = await import('../../auth/src/admin/clients.ts');
+  const client = {
+    client_id: CLIENT_ID,
+    redirect_uris: ['http://localhost:40999/callback'],
+    token_endpoint_auth_method: 'none',
+  };
+  const r = await runFlow({ base: gw.url, github, client });
+  const gid = String(decodeJwt(r.token!.body.access_token!).payload.gid);
+  expect(await gw.store.get(`oidc:Grant:${gid}`)).toBeDefined();
+  const revoked = await revokeClient(gw.store, CLIENT_ID);
+  expect(revoked?.grants).toBeGreaterThanOrEqual(1);
+  expect(await gw.store.get(`oidc:Grant:${gid}`)).toBeUndefined();
+});

@@ -148,12 +148,13 @@ export async function showClient(store: Store, clientId: string): Promise<Client
  * Undefined when no such client is registered.
  */
 export async function revokeClient(store: Store, clientId: string): Promise<Revoked | undefined> {
-  if (!(await findClient(store, clientId))) return undefined;
+  // A Client ID Metadata Document client (an https URL) is never stored, but its grants are.
+  const grants = (await liveGrants(store, clientId)).length;
+  if (!(await findClient(store, clientId)) && grants === 0) return undefined;
   const tokenKeys = await collect(store.keys(REGISTRATION_TOKEN_PREFIX), (k) => !k.endsWith(':consumed'));
   const tokens = await store.getMany<Payload>(tokenKeys);
   const ownTokens = tokenKeys.filter((_, i) => tokens[i]?.clientId === clientId);
   await store.delete(modelKey('Client', clientId), ...ownTokens);
-  const grants = (await liveGrants(store, clientId)).length;
   await revokeClientGrants(store, clientId);
   // consent:<accountId>:<clientId>; account ids contain `:` themselves, so match the suffix.
   const consents = await collect(store.keys(CONSENT_PREFIX), (k) => k.endsWith(`:${clientId}`));
