@@ -127,6 +127,14 @@ export const settings = {
       secret: true,
     },
   },
+  REDIS_PASSWORD: {
+    type: optionalString,
+    doc: {
+      group: 'Storage',
+      doc: "Password of the Compose stack's Redis (`just generate-secrets` writes one); the stack gives the auth service `REDIS_URL=redis://:$REDIS_PASSWORD@redis:6379/0`. Not read by `npm start`.",
+      secret: true,
+    },
+  },
   REDIS_KEY_PREFIX: {
     type: z.string().regex(/^[A-Za-z0-9:_-]*$/, 'letters, digits, `:`, `_` and `-` only'),
     default: 'mcpgw:',
