@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'dotenv';
 import { generatedFiles } from '../../auth/src/config/docs.ts';
+import { loadConfig } from '../../auth/src/config/load.ts';
 import { settings, type SettingDoc } from '../../auth/src/config/schema.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -39,4 +40,11 @@ test('.env.example gives no secret a value and leaves dangerous switches off', (
 test('both files say they are generated and how to regenerate them', () => {
   expect(read('docs/configuration.md').split('\n')[0]).toContain('npm run docs:config');
   expect(read('.env.example').split('\n')[0]).toContain('npm run docs:config');
+});
+
+test('.env.example copied as it is gives a valid configuration: the embedded default with the echo services', () => {
+  const config = loadConfig(parse(read('.env.example')));
+  expect(config.publicUrl).toBe('http://localhost:8000');
+  expect(config.localUser).toBe(true);
+  expect(config.services.map((s) => s.name)).toEqual(['echo-stateful', 'echo-stateless']);
 });

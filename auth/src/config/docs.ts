@@ -125,7 +125,9 @@ function comment(text: string, width = 100): string[] {
 export function renderEnvExample(): string {
   const out: string[] = [
     ...comment(GENERATED),
-    ...comment('Copy to .env and adjust. Every setting is described in docs/configuration.md.'),
+    ...comment(
+      'Copy to .env and adjust. As it is, it runs the embedded default (npm start) on http://localhost:8000 with the echo services. Every setting is described in docs/configuration.md.',
+    ),
     '',
   ];
   for (const [group, entries] of byGroup(settingEntries())) {
@@ -141,7 +143,10 @@ export function renderEnvExample(): string {
           `${e.env}=false`,
         );
       } else {
-        out.push(`${e.env}=${e.example ?? e.default ?? ''}`);
+        // Active lines hold defaults only, so that a copied .env.example starts the embedded
+        // default as it is; examples stay commented until the operator means them.
+        out.push(`${e.env}=${e.default ?? ''}`);
+        if (e.example !== undefined) out.push(`# example: ${e.env}=${e.example}`);
       }
       out.push('');
     }

@@ -1,0 +1,125 @@
+/**
+ * The proxy's settings: the stdio server's command line (after `--`, or `MCP_PROXY_COMMAND` as a
+ * JSON array) and the limits, from the environment. Every `MCP_*` setting may also be given
+ * per service as `MCP_<SERVICE>_*` (e.g. `MCP_EVERYTHING_PROXY_MAX_SESSIONS`), which wins:
+ * the gateway's `npm start` hands a service only its own `MCP_<SERVICE>_*` variables.
+ */
+import { isIP } from 'node:net';
+
+export interface ProxyConfig {
+  /** argv of the stdio MCP server; `node` means the Node running the proxy. */
+  command: string[];
+  host: string;
+  port: number;
+  serviceName: string;
+  /** Browser origins allowed to call (`*`: any); requests without Origin always pass. */
+  allowedOrigins: Set<string> | '*';
+  /** Also allow http loopback origins (the proxy listens on loopback, as under `npm start`). */
+  allowLoopbackOrigins: boolean;
+  maxSessions: number;
+  maxSessionsPerUser: number;
+  idleTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxMessageBytes: number;
+  /** How long a child gets after stdin is closed (then SIGTERM), and after SIGTERM (then SIGKILL). */
+  killGraceMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export const USAGE = `usage: node mcp-services/proxy/src/main.ts -- <command> [args...]
+   or: MCP_PROXY_COMMAND='["npx","-y","@modelcontextprotocol/server-everything"]' node mcp-services/proxy/src/main.ts`;
+
+type Env = Record<string, string | undefined>;
+
+/** `MCP_X` read as `MCP_<SERVICE>_X` first, then `MCP_X`. */
+function setting(env: Env, name: string): string | undefined {
+  const service = env.MCP_SERVICE_NAME;
+  if (service) {
+    const specific = env[name.replace(/^MCP_/, `MCP_${service.toUpperCase().replaceAll('-', '_')}_`)];
+    if (specific !== undefined && specific !== '') return specific;
+  }
+  const value = env[name];
+  return value === '' ? undefined : value;
+}
+
+function positive(env: Env, name: string, fallback: number, scale = 1): number {
+  const raw = setting(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name}: "${raw}" is not a positive number`);
+  return value * scale;
+}
+
+function parseCommand(argv: string[], env: Env): string[] {
+  const dashes = argv.indexOf('--');
+  const fromArgs = dashes === -1 ? argv : argv.slice(dashes + 1);
+  if (fromArgs.length > 0) return fromArgs;
+  const raw = setting(env, 'MCP_PROXY_COMMAND');
+  if (raw === undefined) throw new ConfigError(`no stdio server command given\n${USAGE}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`MCP_PROXY_COMMAND must be a JSON array of strings, e.g. ["npx","-y","pkg"]`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === 'string' && s !== '')) {
+    throw new ConfigError(`MCP_PROXY_COMMAND must be a non-empty JSON array of non-empty strings`);
+  }
+  return parsed as string[];
+}
+
+function parseOrigins(raw: string | undefined): Set<string> | '*' {
+  const entries = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (entries.includes('*')) return '*';
+  const origins = new Set<string>();
+  for (const entry of entries) {
+    const url = URL.parse(entry);
+    if (!url || url.origin === 'null') throw new ConfigError(`MCP_ALLOWED_ORIGINS: "${entry}" is not an origin`);
+    origins.add(url.origin);
+  }
+  return origins;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
+}
+
+export function loadConfig(argv: string[], env: Env): ProxyConfig {
+  const host = env.HOST || '127.0.0.1';
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port`);
+  return {
+    command: parseCommand(argv, env),
+    host,
+    port,
+    serviceName: env.MCP_SERVICE_NAME || 'proxy',
+    allowedOrigins: parseOrigins(setting(env, 'MCP_ALLOWED_ORIGINS')),
+    allowLoopbackOrigins: isLoopbackHost(host),
+    maxSessions: positive(env, 'MCP_PROXY_MAX_SESSIONS', 100),
+    maxSessionsPerUser: positive(env, 'MCP_PROXY_MAX_SESSIONS_PER_USER', 10),
+    idleTimeoutMs: positive(env, 'MCP_PROXY_IDLE_TIMEOUT', 900, 1000),
+    requestTimeoutMs: positive(env, 'MCP_PROXY_REQUEST_TIMEOUT', 300, 1000),
+    maxMessageBytes: positive(env, 'MCP_PROXY_MAX_MESSAGE_BYTES', 8 * 1024 * 1024),
+    killGraceMs: positive(env, 'MCP_PROXY_KILL_GRACE', 2, 1000),
+    logLevel: setting(env, 'MCP_PROXY_LOG_LEVEL') ?? env.LOG_LEVEL ?? 'info',
+  };
+}
+
+/** What a child inherits: the proxy's environment without the proxy's own settings or any identity. */
+export function childBaseEnv(env: Env): Record<string, string> {
+  const service = env.MCP_SERVICE_NAME ? `MCP_${env.MCP_SERVICE_NAME.toUpperCase().replaceAll('-', '_')}_` : '';
+  const own = (name: string) =>
+    name === 'HOST' ||
+    name === 'PORT' ||
+    /^MCP_(PROXY_|ALLOWED_ORIGINS$|USER_|CLIENT_ID$)/.test(name) ||
+    (service !== '' && /^(PROXY_|ALLOWED_ORIGINS$)/.test(name.slice(service.length)) && name.startsWith(service));
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && !own(name)) result[name] = value;
+  return result;
+}
