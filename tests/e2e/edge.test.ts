@@ -5,16 +5,33 @@
  * by another; bad origins and internal paths are refused.
  */
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
-import { startStack, type Stack } from '../support/stack.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort, startStack, type Stack } from '../support/stack.ts';
 import { Person } from '../support/person.ts';
 import { connectWithOAuth } from '../support/mcp-client.ts';
 
 let github: GitHubStandin;
 let stack: Stack;
+let external: ChildProcess;
+let externalPort: number;
 
 beforeAll(async () => {
   github = await startGitHubStandin();
-  stack = await startStack({ github, env: { MCP_ECHO_STATELESS_ENABLED: 'true', MCP_ECHO_STATEFUL_ENABLED: 'true' } });
+  // An operator's own HTTP MCP server, already running: reached by MCP_<S>_URL.
+  externalPort = await freePort();
+  external = spawn(process.execPath, ['mcp-services/echo-stateless/src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', PORT: String(externalPort), HOST: '127.0.0.1' },
+    stdio: 'ignore',
+  });
+  stack = await startStack({
+    github,
+    env: {
+      MCP_ECHO_STATELESS_ENABLED: 'true',
+      MCP_ECHO_STATEFUL_ENABLED: 'true',
+      MCP_MINE_ENABLED: 'true',
+      MCP_MINE_URL: `http://127.0.0.1:${externalPort}/mcp`,
+    },
+  });
 });
 afterAll(async () => {
   const pids = stack
@@ -26,6 +43,7 @@ afterAll(async () => {
   // Ctrl-C (SIGTERM here) stops every service process with the gateway.
   for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
   await github?.stop();
+  external.kill();
 });
 
 interface WhoAmI {
@@ -157,4 +175,13 @@ test('responses stream through the edge: a progress notification arrives while i
   expect(result.content[0]!.text).toBe('gate g1 passed');
   expect(((await opened) as { content: { text: string }[] }).content[0]!.text).toBe('opened');
   await client.close();
+});
+
+test("an operator's own HTTP MCP server by MCP_<SERVICE>_URL, behind the same decision", async () => {
+  const { client } = await connectWithOAuth(`${stack.url}/mine/mcp`, { person: new Person(stack.url, github) });
+  const seen = await whoami(client);
+  expect(seen.identity.id).toBe('github:1001');
+  expect(seen.headers.authorization).toBeUndefined();
+  await client.close();
+  expect((await fetch(`${stack.url}/mine/mcp`, { method: 'POST' })).status).toBe(401);
 });

@@ -347,3 +347,34 @@ describe('secrets and storage', () => {
     problemOf({ REDIS_KEY_PREFIX: 'a b' }, 'REDIS_KEY_PREFIX');
   });
 });
+
+describe('your own MCP servers: MCP_<SERVICE>_COMMAND and MCP_<SERVICE>_URL', () => {
+  const svc = (env: NodeJS.ProcessEnv) => loadConfig({ MCP_MINE_ENABLED: 'true', ...env }).services[0]!;
+  test('a command as words', () =>
+    expect(svc({ MCP_MINE_COMMAND: 'npx -y @modelcontextprotocol/server-memory' }).command).toEqual([
+      'npx',
+      '-y',
+      '@modelcontextprotocol/server-memory',
+    ]));
+  test('a command as a JSON array keeps arguments with spaces', () =>
+    expect(svc({ MCP_MINE_COMMAND: '["my server", "--dir", "/a b"]' }).command).toEqual([
+      'my server',
+      '--dir',
+      '/a b',
+    ]));
+  test('a URL', () =>
+    expect(svc({ MCP_MINE_URL: 'http://127.0.0.1:9000/mcp' }).upstreamUrl).toBe('http://127.0.0.1:9000/mcp'));
+  test.each([
+    [{ MCP_MINE_COMMAND: 'x', MCP_MINE_URL: 'http://127.0.0.1:1/mcp' }, 'set one of them'],
+    [{ MCP_MINE_URL: 'ftp://x/mcp' }, 'must be an http:// URL'],
+    [{ MCP_MINE_COMMAND: '["unterminated' }, 'JSON array'],
+    [{ MCP_MINE_COMMAND: '[]' }, 'JSON array'],
+  ])('%j is refused', (env, message) => {
+    expect(() => svc(env)).toThrow(message);
+  });
+  test('neither: a catalogue service', () => {
+    const s = svc({});
+    expect(s.command).toBeUndefined();
+    expect(s.upstreamUrl).toBeUndefined();
+  });
+});

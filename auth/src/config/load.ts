@@ -10,7 +10,9 @@ import {
   RESERVED_SERVICE_NAMES,
   SERVICE_NAME,
   SERVICE_SWITCH,
+  serviceCommandName,
   serviceScopesName,
+  serviceUrlName,
   settings,
   type SettingDoc,
   type SettingName,
@@ -25,6 +27,10 @@ export interface ServiceConfig {
   metadataUrl: string;
   /** Scopes a token for this service carries; all are required by /verify. */
   scopes: string[];
+  /** MCP_<S>_COMMAND: a stdio MCP server of the operator's, run through the stdio proxy. */
+  command?: string[];
+  /** MCP_<S>_URL: a Streamable HTTP MCP server of the operator's, reached at this URL. */
+  upstreamUrl?: string;
 }
 
 export interface GithubConfig {
@@ -177,8 +183,11 @@ function parseServices(env: NodeJS.ProcessEnv, publicUrl: string, problems: stri
       );
       continue;
     }
+    const own = ownServer(env, name, problems);
+    if (own === null) continue;
     const resource = `${publicUrl}/${name}/mcp`;
     services.push({
+      ...own,
       name,
       resource,
       // RFC 9728 §3.1: the well-known suffix is inserted between host and path.
@@ -187,6 +196,54 @@ function parseServices(env: NodeJS.ProcessEnv, publicUrl: string, problems: stri
     });
   }
   return services.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** MCP_<S>_COMMAND (JSON array, or words split on spaces) or MCP_<S>_URL; null after a problem. */
+function ownServer(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  problems: string[],
+): { command?: string[]; upstreamUrl?: string } | null {
+  const commandName = serviceCommandName(name);
+  const urlName = serviceUrlName(name);
+  const commandText = env[commandName]?.trim();
+  const urlText = env[urlName]?.trim();
+  if (commandText && urlText) {
+    problems.push(
+      `${commandName} and ${urlName}: set one of them (a stdio command, or the URL of an HTTP MCP server).`,
+    );
+    return null;
+  }
+  if (urlText) {
+    const url = URL.parse(urlText);
+    if (!url || url.protocol !== 'http:' || url.search || url.hash) {
+      problems.push(
+        `${urlName}=${JSON.stringify(urlText)}: must be an http:// URL of a Streamable HTTP MCP endpoint, e.g. http://127.0.0.1:9000/mcp.`,
+      );
+      return null;
+    }
+    return { upstreamUrl: url.href };
+  }
+  if (commandText) {
+    let command: unknown;
+    try {
+      command = commandText.startsWith('[') ? JSON.parse(commandText) : commandText.split(/\s+/);
+    } catch {
+      command = undefined;
+    }
+    if (
+      !Array.isArray(command) ||
+      command.length === 0 ||
+      !command.every((a) => typeof a === 'string' && a.length > 0)
+    ) {
+      problems.push(
+        `${commandName}: write the command as words separated by spaces, or as a JSON array of strings (for arguments with spaces).`,
+      );
+      return null;
+    }
+    return { command: command as string[] };
+  }
+  return {};
 }
 
 function checkSigningKey(pem: string | undefined, problems: string[]): string | undefined {

@@ -273,3 +273,6 @@ export const serviceSwitchName = (service: string): string =>
   `MCP_${service.toUpperCase().replaceAll('-', '_')}_ENABLED`;
 export const serviceScopesName = (service: string): string =>
   `MCP_${service.toUpperCase().replaceAll('-', '_')}_SCOPES`;
+export const serviceCommandName = (service: string): string =>
+  `MCP_${service.toUpperCase().replaceAll('-', '_')}_COMMAND`;
+export const serviceUrlName = (service: string): string => `MCP_${service.toUpperCase().replaceAll('-', '_')}_URL`;

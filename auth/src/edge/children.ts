@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/load.ts';
+import type { Config, ServiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './proxy.ts';
 
@@ -50,15 +50,25 @@ export interface RunningServices {
   stop(): Promise<void>;
 }
 
+/** The stdio proxy that runs an operator's MCP_<S>_COMMAND (mcp-services/proxy). */
+export const PROXY = ['node', 'mcp-services/proxy/src/main.ts', '--'];
+
+/** How a service runs: its own command through the proxy, or its catalogue entry. */
+function commandOf(service: ServiceConfig, catalogue: Record<string, CatalogueEntry>): string[] | undefined {
+  if (service.command) return [...PROXY, ...service.command];
+  return catalogue[service.name]?.command;
+}
+
 export async function startServices(
   config: Config,
   catalogue: Record<string, CatalogueEntry>,
   logger: Logger,
 ): Promise<RunningServices> {
-  const unknown = config.services.filter((s) => !catalogue[s.name]).map((s) => s.name);
+  const unknown = config.services.filter((s) => !s.upstreamUrl && !commandOf(s, catalogue)).map((s) => s.name);
   if (unknown.length) {
     throw new Error(
-      `no way to run MCP service(s) ${unknown.join(', ')} here; known: ${Object.keys(catalogue).join(', ')}`,
+      `no way to run MCP service(s) ${unknown.join(', ')}: not in the catalogue (${Object.keys(catalogue).join(', ')}); ` +
+        'give your own with MCP_<SERVICE>_COMMAND or MCP_<SERVICE>_URL (docs/configuration.md)',
     );
   }
   const children: ChildProcess[] = [];
@@ -82,7 +92,13 @@ export async function startServices(
   try {
     await Promise.all(
       config.services.map(async (service) => {
-        const [command, ...args] = catalogue[service.name]!.command;
+        if (service.upstreamUrl) {
+          // An HTTP MCP server of the operator's: nothing to start, only where to send requests.
+          const url = new URL(service.upstreamUrl);
+          upstreams.set(service.name, { host: url.hostname, port: Number(url.port || 80), path: url.pathname });
+          return;
+        }
+        const [command, ...args] = commandOf(service, catalogue)!;
         const port = await freePort();
         const env: NodeJS.ProcessEnv = { HOST: '127.0.0.1', PORT: String(port), MCP_SERVICE_NAME: service.name };
         for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name];

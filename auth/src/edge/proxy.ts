@@ -29,6 +29,13 @@ const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 export interface Upstream {
   host: string;
   port: number;
+  /** Path that stands for the service's `/mcp` (default `/mcp`). */
+  path?: string;
+}
+
+/** The upstream path for `rest` (`/mcp…` after `/<service>` is stripped). */
+export function upstreamPath(upstream: Upstream, rest: string): string {
+  return upstream.path && upstream.path !== '/mcp' ? upstream.path + rest.slice('/mcp'.length) : rest;
 }
 
 /** Sends `req` to `upstream` at `path` with `headers`; pipes the answer back to `res`. */
@@ -40,7 +47,14 @@ export function proxy(
   headers: IncomingHttpHeaders,
 ): void {
   const outgoing = request(
-    { host: upstream.host, port: upstream.port, method: req.method, path, headers, agent },
+    {
+      host: upstream.host,
+      port: upstream.port,
+      method: req.method,
+      path: upstreamPath(upstream, path),
+      headers,
+      agent,
+    },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, withoutHopByHop(answer.headers));
       // Server-sent events must reach the client as they are written.
