@@ -6,17 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { Config, ServiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './proxy.ts';
-
-export interface CatalogueEntry {
-  description: string;
-  command: string[];
-}
-
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { PROXY, REPO_ROOT, type CatalogueEntry } from '../../../mcp-services/catalogue.ts';
 
 /** What a service process inherits: nothing secret, only what running a program needs. */
 const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'];
@@ -49,9 +42,6 @@ export interface RunningServices {
   upstreams: Map<string, Upstream>;
   stop(): Promise<void>;
 }
-
-/** The stdio proxy that runs an operator's MCP_<S>_COMMAND (mcp-services/proxy). */
-export const PROXY = ['node', 'mcp-services/proxy/src/main.ts', '--'];
 
 /** How a service runs: its own command through the proxy, or its catalogue entry. */
 function commandOf(service: ServiceConfig, catalogue: Record<string, CatalogueEntry>): string[] | undefined {
@@ -100,8 +90,16 @@ export async function startServices(
         }
         const [command, ...args] = commandOf(service, catalogue)!;
         const port = await freePort();
-        const env: NodeJS.ProcessEnv = { HOST: '127.0.0.1', PORT: String(port), MCP_SERVICE_NAME: service.name };
+        const env: NodeJS.ProcessEnv = {
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          MCP_SERVICE_NAME: service.name,
+          // For the service's own Origin check (MCP transport security), the edge's allowed origins.
+          PUBLIC_URL: config.publicUrl,
+          MCP_ALLOWED_ORIGINS: [...config.allowedOrigins].join(','),
+        };
         for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name];
+        Object.assign(env, catalogue[service.name]?.env);
         const prefix = `MCP_${service.name.toUpperCase().replaceAll('-', '_')}_`;
         for (const [k, v] of Object.entries(process.env)) if (k.startsWith(prefix)) env[k] = v;
         const child = spawn(command === 'node' ? process.execPath : command!, args, {

@@ -46,7 +46,7 @@ function setting(env: Env, name: string): string | undefined {
 
 function positive(env: Env, name: string, fallback: number, scale = 1): number {
   const raw = setting(env, name);
-  if (raw === undefined) return fallback;
+  if (raw === undefined) return fallback * scale;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name}: "${raw}" is not a positive number`);
   return value * scale;
@@ -68,6 +68,13 @@ function parseCommand(argv: string[], env: Env): string[] {
     throw new ConfigError(`MCP_PROXY_COMMAND must be a non-empty JSON array of non-empty strings`);
   }
   return parsed as string[];
+}
+
+/** The gateway's own origin (PUBLIC_URL, given by the edge and the Compose stack) is always allowed. */
+function withPublicOrigin(origins: Set<string> | '*', publicUrl: string | undefined): Set<string> | '*' {
+  const origin = publicUrl ? URL.parse(publicUrl)?.origin : undefined;
+  if (origins !== '*' && origin && origin !== 'null') origins.add(origin);
+  return origins;
 }
 
 function parseOrigins(raw: string | undefined): Set<string> | '*' {
@@ -99,7 +106,7 @@ export function loadConfig(argv: string[], env: Env): ProxyConfig {
     host,
     port,
     serviceName: env.MCP_SERVICE_NAME || 'proxy',
-    allowedOrigins: parseOrigins(setting(env, 'MCP_ALLOWED_ORIGINS')),
+    allowedOrigins: withPublicOrigin(parseOrigins(setting(env, 'MCP_ALLOWED_ORIGINS')), env.PUBLIC_URL),
     allowLoopbackOrigins: isLoopbackHost(host),
     maxSessions: positive(env, 'MCP_PROXY_MAX_SESSIONS', 100),
     maxSessionsPerUser: positive(env, 'MCP_PROXY_MAX_SESSIONS_PER_USER', 10),

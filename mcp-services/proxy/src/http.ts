@@ -1,0 +1,132 @@
+/**
+ * The HTTP side: `/health`, and `/mcp` as the Streamable HTTP transport (MCP 2025-11-25,
+ * basic/transports). What is checked here, before a session's SDK transport sees the request:
+ * Origin, MCP-Protocol-Version, the session and its owner, the body's size, and for a new
+ * session the limits. Every refusal is an HTTP status with a JSON-RPC error body.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { callerIdentity } from '../../shared/identity.ts';
+import { isLoopbackHost, type ProxyConfig } from './config.ts';
+import type { SessionManager } from './sessions.ts';
+
+/** The revisions this proxy relays: every one the SDK speaks (2025-11-25, -06-18, -03-26 and older). */
+export const PROTOCOL_VERSIONS: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
+
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  id: RequestId | null = null,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id });
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+}
+
+/**
+ * MCP 2025-11-25, transports, "Security Warning": servers MUST validate the Origin header, and
+ * answer 403 when it is present and invalid. No Origin: not a browser, so it passes.
+ */
+function originAllowed(config: ProxyConfig, origin: string | undefined): boolean {
+  if (origin === undefined || config.allowedOrigins === '*' || config.allowedOrigins.has(origin)) return true;
+  const url = URL.parse(origin);
+  return config.allowLoopbackOrigins && url?.protocol === 'http:' && isLoopbackHost(url.hostname);
+}
+
+type Body = { ok: true; value: unknown } | { ok: false; status: number; code: number; message: string };
+
+async function readJson(req: IncomingMessage, maxBytes: number): Promise<Body> {
+  const tooLarge = { ok: false, status: 413, code: -32000, message: `Message too large: at most ${maxBytes} bytes` };
+  if (Number(req.headers['content-length']) > maxBytes) return tooLarge as Body;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) return tooLarge as Body;
+    chunks.push(chunk);
+  }
+  try {
+    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+  } catch {
+    return { ok: false, status: 400, code: -32700, message: 'Parse error: the body is not JSON' };
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function createHandler(config: ProxyConfig, sessions: SessionManager, logger: Logger) {
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const origin = header(req, 'origin');
+    if (!originAllowed(config, origin)) {
+      logger.info({ origin }, 'origin refused');
+      return sendError(res, 403, -32000, `Forbidden: origin ${origin} may not call this server`);
+    }
+    // Transports, "Protocol Version Header": an invalid or unsupported version MUST get 400.
+    const version = header(req, 'mcp-protocol-version');
+    if (version !== undefined && !PROTOCOL_VERSIONS.includes(version)) {
+      return sendError(
+        res,
+        400,
+        -32000,
+        `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${PROTOCOL_VERSIONS.join(', ')})`,
+      );
+    }
+    if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+      return sendError(res, 405, -32000, 'Method not allowed', null, { allow: 'GET, POST, DELETE' });
+    }
+    const identity = callerIdentity(req.headers);
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId !== undefined) {
+      // Transports, "Session Management": an unknown or ended session MUST get 404 (the client
+      // then starts a new one). Another user's session is unknown to this user.
+      const session = sessions.find(sessionId, identity.id);
+      if (!session) return sendError(res, 404, -32001, 'Session not found');
+      sessions.touch(session);
+      if (req.method !== 'POST') return session.transport.handleRequest(req, res);
+      const body = await readJson(req, config.maxMessageBytes);
+      if (!body.ok) return sendError(res, body.status, body.code, body.message);
+      return session.transport.handleRequest(req, res, body.value);
+    }
+    // No session id: only an initialize may come without one ("Session Management": other
+    // requests without it SHOULD get 400). The 2026-07-28 revision's session-less requests
+    // land here too: stdio servers of today need the handshake, so they get this 400.
+    const missing = 'Bad Request: Mcp-Session-Id header is required (start a session with initialize)';
+    if (req.method !== 'POST') return sendError(res, 400, -32000, missing);
+    const body = await readJson(req, config.maxMessageBytes);
+    if (!body.ok) return sendError(res, body.status, body.code, body.message);
+    if (!isInitializeRequest(body.value)) return sendError(res, 400, -32000, missing);
+    const session = sessions.open(identity);
+    if ('status' in session) {
+      logger.info({ user: identity.id, status: session.status }, 'session refused');
+      const retry: Record<string, string> = session.status === 503 ? { 'retry-after': '30' } : {};
+      const id = (body.value as { id?: RequestId }).id ?? null;
+      return sendError(res, session.status, -32000, session.message, id, retry);
+    }
+    try {
+      await session.transport.handleRequest(req, res, body.value);
+    } finally {
+      sessions.settle(session);
+    }
+  }
+
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/health') {
+      const health = { status: 'ok', service: config.serviceName, sessions: sessions.size };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(health));
+      return;
+    }
+    if (path !== '/mcp') return sendError(res, 404, -32000, 'Not found');
+    handleMcp(req, res).catch((err: Error) => {
+      logger.error({ err: err.message }, 'request failed');
+      if (!res.headersSent) sendError(res, 500, -32603, 'Internal error');
+      else res.end();
+    });
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * mcp-proxy: serves a stdio MCP server over Streamable HTTP, one server process per session.
+ *
+ *   node mcp-services/proxy/src/main.ts -- npx -y @modelcontextprotocol/server-everything
+ *   MCP_PROXY_COMMAND='["npx","-y","@modelcontextprotocol/server-everything"]' node mcp-services/proxy/src/main.ts
+ *
+ * Settings: see mcp-services/proxy/README.md.
+ */
+import { pino } from 'pino';
+import { ConfigError, loadConfig } from './config.ts';
+import { startProxy } from './proxy.ts';
+
+let config;
+try {
+  config = loadConfig(process.argv.slice(2), process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`mcp-proxy: ${err.message}\n`);
+  process.exit(2);
+}
+
+const logger = pino({
+  level: config.logLevel,
+  base: { component: 'mcp-proxy', service: config.serviceName },
+  timestamp: pino.stdTimeFunctions.isoTime,
+});
+
+const proxy = await startProxy(config, logger);
+logger.info({ url: proxy.url, command: config.command[0] }, 'listening');
+
+async function shutdown(signal: string): Promise<void> {
+  logger.info({ signal, sessions: proxy.sessions.size }, 'shutting down');
+  await proxy.close();
+  logger.info('stopped');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
+// Whatever way the process ends, no server it started outlives it.
+process.on('exit', () => proxy.sessions.killAll());

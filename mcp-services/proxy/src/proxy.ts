@@ -1,0 +1,39 @@
+/** The proxy as a whole: an HTTP server over the session manager, and its orderly stop. */
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import { childBaseEnv, type ProxyConfig } from './config.ts';
+import { createHandler } from './http.ts';
+import { createSessionManager, type SessionManager } from './sessions.ts';
+
+export interface RunningProxy {
+  server: Server;
+  /** `http://host:port/mcp` */
+  url: string;
+  port: number;
+  sessions: SessionManager;
+  /** Stops accepting, ends every session and waits until every child has exited. */
+  close(): Promise<void>;
+}
+
+export async function startProxy(
+  config: ProxyConfig,
+  logger: Logger,
+  env: Record<string, string | undefined> = process.env,
+): Promise<RunningProxy> {
+  const sessions = createSessionManager(config, childBaseEnv(env), logger);
+  const server = createServer(createHandler(config, sessions, logger));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as { port: number };
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    const stopped = new Promise((resolve) => server.close(resolve));
+    await sessions.closeAll();
+    server.closeAllConnections();
+    await stopped;
+  }
+  return { server, url: `http://${host}:${port}/mcp`, port, sessions, close: () => (closing ??= close()) };
+}
