@@ -1,0 +1,97 @@
+/**
+ * Black box through `npm start`: an MCP SDK client, authorized through the gateway, uses the
+ * catalogue's services — echo-stateful (native, sessions), fetch (native), everything (the
+ * reference stdio server through the stdio proxy) — and a long-running tool's progress
+ * notifications reach it while the call is still running.
+ */
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+import { Person } from '../support/person.ts';
+import { connectWithOAuth } from '../support/mcp-client.ts';
+
+let github: GitHubStandin;
+let stack: Stack;
+let site: Server;
+let siteUrl: string;
+let person: Person;
+
+type ToolResult = { content: { type: string; text: string }[]; isError?: boolean };
+
+beforeAll(async () => {
+  github = await startGitHubStandin();
+  site = createServer((_req, res) => {
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<html><body><h1>Gateway test page</h1><p>Fetched <b>through</b> the gateway.</p></body></html>');
+  }).listen(0, '127.0.0.1');
+  await once(site, 'listening');
+  siteUrl = `http://127.0.0.1:${(site.address() as { port: number }).port}/page`;
+  stack = await startStack({
+    github,
+    env: {
+      MCP_ECHO_STATEFUL_ENABLED: 'true',
+      MCP_FETCH_ENABLED: 'true',
+      MCP_EVERYTHING_ENABLED: 'true',
+      // The test's page is on loopback, which fetch refuses unless told otherwise.
+      MCP_FETCH_ALLOW_PRIVATE: 'true',
+    },
+  });
+  person = new Person(stack.url, github);
+});
+afterAll(async () => {
+  await stack?.stop();
+  await github?.stop();
+  site?.close();
+});
+
+test('echo-stateful: tools through the gateway', async () => {
+  const { client } = await connectWithOAuth(`${stack.url}/echo-stateful/mcp`, { person });
+  const result = (await client.callTool({ name: 'echo', arguments: { message: 'hi' } })) as ToolResult;
+  expect(result.content[0]!.text).toBe('hi');
+  await client.close();
+});
+
+test('fetch: a page as Markdown', async () => {
+  const { client } = await connectWithOAuth(`${stack.url}/fetch/mcp`, { person });
+  const result = (await client.callTool({ name: 'fetch', arguments: { url: siteUrl } })) as ToolResult;
+  expect(result.isError).toBeFalsy();
+  const text = result.content.map((c) => c.text).join('\n');
+  expect(text).toContain('# Gateway test page');
+  expect(text).toContain('**through**');
+  await client.close();
+});
+
+test('everything (stdio, through the proxy): tools, and progress while the call runs', async () => {
+  const { client } = await connectWithOAuth(`${stack.url}/everything/mcp`, { person });
+  const tools = await client.listTools();
+  expect(tools.tools.map((t) => t.name)).toEqual(
+    expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation']),
+  );
+  const sum = (await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } })) as ToolResult;
+  expect(sum.content[0]!.text).toContain('5');
+
+  let finished = false;
+  const progress: number[] = [];
+  let probe: Promise<boolean> | undefined;
+  const call = client
+    .callTool({ name: 'trigger-long-running-operation', arguments: { duration: 3, steps: 3 } }, undefined, {
+      onprogress: (p) => {
+        progress.push(p.progress);
+        // At the first notification, ask something else in the same session: with every hop
+        // streaming, its answer comes back while the long operation is still running.
+        probe ??= client.callTool({ name: 'echo', arguments: { message: 'probe' } }).then(() => finished);
+      },
+      timeout: 30_000,
+    })
+    .then((r) => {
+      finished = true;
+      return r as ToolResult;
+    });
+  const result = await call;
+  expect(progress).toEqual([1, 2, 3]);
+  expect(await probe).toBe(false);
+  expect(result.content[0]!.text).toContain('Long running operation completed');
+  await client.close();
+});
