@@ -18,40 +18,40 @@ function range(network: string, prefix: number, what: string): Range {
 }
 
 const IPV4_SPECIAL = [
-  range('0.0.0.0', 8, 'unspecified, "this network" (RFC 791, RFC 1122)'),
-  range('10.0.0.0', 8, 'private (RFC 1918)'),
-  range('100.64.0.0', 10, 'shared carrier-grade NAT (RFC 6598)'),
-  range('127.0.0.0', 8, 'loopback (RFC 1122)'),
-  range('169.254.0.0', 16, 'link-local (RFC 3927), where cloud metadata services live'),
-  range('172.16.0.0', 12, 'private (RFC 1918)'),
-  range('192.0.0.0', 24, 'IETF protocol assignments (RFC 6890)'),
-  range('192.0.2.0', 24, 'documentation (RFC 5737)'),
-  range('192.88.99.0', 24, '6to4 relay anycast (RFC 7526)'),
-  range('192.168.0.0', 16, 'private (RFC 1918)'),
-  range('198.18.0.0', 15, 'benchmarking (RFC 2544)'),
-  range('198.51.100.0', 24, 'documentation (RFC 5737)'),
-  range('203.0.113.0', 24, 'documentation (RFC 5737)'),
-  range('224.0.0.0', 4, 'multicast (RFC 5771)'),
-  range('240.0.0.0', 4, 'reserved and limited broadcast (RFC 1112, RFC 919)'),
+  range('0.0.0.0', 8, 'a "this network" address (RFC 791, RFC 1122)'),
+  range('10.0.0.0', 8, 'a private address (RFC 1918)'),
+  range('100.64.0.0', 10, 'a carrier-grade NAT address (RFC 6598)'),
+  range('127.0.0.0', 8, 'a loopback address (RFC 1122)'),
+  range('169.254.0.0', 16, 'a link-local address (RFC 3927), where cloud metadata services live'),
+  range('172.16.0.0', 12, 'a private address (RFC 1918)'),
+  range('192.0.0.0', 24, 'an IETF protocol assignment (RFC 6890)'),
+  range('192.0.2.0', 24, 'a documentation address (RFC 5737)'),
+  range('192.88.99.0', 24, 'a 6to4 relay anycast address (RFC 7526)'),
+  range('192.168.0.0', 16, 'a private address (RFC 1918)'),
+  range('198.18.0.0', 15, 'a benchmarking address (RFC 2544)'),
+  range('198.51.100.0', 24, 'a documentation address (RFC 5737)'),
+  range('203.0.113.0', 24, 'a documentation address (RFC 5737)'),
+  range('224.0.0.0', 4, 'a multicast address (RFC 5771)'),
+  range('240.0.0.0', 4, 'a reserved or broadcast address (RFC 1112, RFC 919)'),
 ];
 
 /** IPv6 outside global unicast 2000::/3 (RFC 4291 section 2.4) is refused whatever it is; named here for messages. */
 const IPV6_NOT_GLOBAL = [
-  range('::', 128, 'unspecified (RFC 4291)'),
-  range('::1', 128, 'loopback (RFC 4291)'),
-  range('100::', 64, 'discard-only (RFC 6666)'),
-  range('fc00::', 7, 'unique-local (RFC 4193)'),
-  range('fe80::', 10, 'link-local (RFC 4291)'),
-  range('ff00::', 8, 'multicast (RFC 4291)'),
+  range('::', 128, 'the unspecified address (RFC 4291)'),
+  range('::1', 128, 'the loopback address (RFC 4291)'),
+  range('100::', 64, 'a discard-only address (RFC 6666)'),
+  range('fc00::', 7, 'a unique-local address (RFC 4193)'),
+  range('fe80::', 10, 'a link-local address (RFC 4291)'),
+  range('ff00::', 8, 'a multicast address (RFC 4291)'),
 ];
 const IPV6_GLOBAL_UNICAST = range('2000::', 3, 'global unicast (RFC 4291)');
 
 /** Special blocks inside 2000::/3. */
 const IPV6_SPECIAL = [
-  range('2001::', 23, 'IETF protocol assignments, Teredo included (RFC 2928, RFC 4380)'),
-  range('2001:db8::', 32, 'documentation (RFC 3849)'),
-  range('2002::', 16, '6to4, which embeds any IPv4 address (RFC 3056)'),
-  range('3fff::', 20, 'documentation (RFC 9637)'),
+  range('2001::', 23, 'an IETF protocol assignment, Teredo included (RFC 2928, RFC 4380)'),
+  range('2001:db8::', 32, 'a documentation address (RFC 3849)'),
+  range('2002::', 16, 'a 6to4 address, which may embed any IPv4 address (RFC 3056)'),
+  range('3fff::', 20, 'a documentation address (RFC 9637)'),
 ];
 
 /** IPv6 prefixes whose last 32 bits are an IPv4 address: judged by that address. */
@@ -79,7 +79,7 @@ export function specialAddressReason(address: string): string | undefined {
     return reason && `${reason}, embedded in an IPv6 address`;
   }
   if (!IPV6_GLOBAL_UNICAST.list.check(canonical, 'ipv6')) {
-    return match(IPV6_NOT_GLOBAL, canonical, 'ipv6') ?? 'not global unicast (RFC 4291)';
+    return match(IPV6_NOT_GLOBAL, canonical, 'ipv6') ?? 'not a global unicast address (RFC 4291)';
   }
   return match(IPV6_SPECIAL, canonical, 'ipv6');
 }

@@ -70,7 +70,8 @@ export async function httpGet(start: URL, options: GetOptions): Promise<Fetched>
       const location = res.headers.location;
       if (REDIRECT_STATUSES.has(res.statusCode ?? 0) && location) {
         res.destroy();
-        if (hop >= options.maxRedirects) throw new FetchError(`Too many redirects (more than ${options.maxRedirects}).`);
+        if (hop >= options.maxRedirects)
+          throw new FetchError(`Too many redirects (more than ${options.maxRedirects}).`);
         url = checkUrl(location, url);
         continue;
       }
@@ -136,7 +137,7 @@ function refuseAddress(options: GetOptions, hostname: string, address: string): 
   const why = options.refuse(address);
   if (why === undefined) return;
   const target = hostname === address ? address : `${hostname} (${address})`;
-  throw new FetchError(`Refused: ${target} is a ${why} address; only public addresses are fetched.`);
+  throw new FetchError(`Refused: ${target} is ${why}; only public addresses are fetched.`);
 }
 
 /** net.connect's `lookup`: resolve once, refuse if any address is special, connect to exactly those. */
