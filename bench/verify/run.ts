@@ -12,9 +12,10 @@
  * another, each after a warm-up. Only 127.0.0.1; every process started is stopped on the way out.
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -205,17 +206,69 @@ interface Row {
   name: string;
   result: WrkResult;
   rps: number;
+  /** CPU time of the server's process per request, µs (Linux). */
+  cpuPerRequest?: number;
   /** Redis MGETs (one per full verification: a cache miss) per request; undefined for the bare server. */
   mgetPerRequest?: number;
+  /** CPU time of redis-server per request, µs. */
+  redisPerRequest?: number;
+  /** Share of the machine's CPU used by anything but the bench's own processes during the run, %. */
+  othersPercent?: number;
   /** Compared with the bare server (saturated runs only). */
   ratio?: number;
 }
 
 const ms = (us: number): string => (us / 1000).toFixed(2);
+const fixed = (n: number | undefined, digits: number): string => (n === undefined ? '' : n.toFixed(digits));
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+/**
+ * CPU seconds of a process (user + system), from /proc (Linux; NaN elsewhere). With `reaped`,
+ * also those of its exited children (for this process: every wrk run so far).
+ */
+function processCpu(pid: number | 'self' | undefined, reaped = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    return (f[11]! + f[12]! + (reaped ? f[13]! + f[14]! : 0)) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+interface Snapshot {
+  time: number;
+  machine: number;
+  self: number;
+  server: number;
+  redis: number;
+  mgets: number;
+}
+
+const cores = availableParallelism();
+
+/** Busy CPU seconds of the whole machine (user, nice, system, irq, softirq, steal), from /proc/stat. */
+function machineBusy(): number {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
 const errorsOf = (r: WrkResult): number => Object.values(r.errors).reduce((a, b) => a + b, 0);
 
 function printTable(rows: Row[]): void {
-  const head = ['scenario', 'req/s', 'vs bare', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'MGET/req'];
+  const head = ['scenario', 'req/s', 'vs bare', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'CPU µs/req', 'MGET/req'];
+  head.push('redis µs/req', 'others %');
   const body = rows.map((r) => [
     r.name,
     r.rps.toFixed(0),
@@ -224,7 +277,10 @@ function printTable(rows: Row[]): void {
     ms(r.result.p99_us),
     ms(r.result.max_us),
     String(errorsOf(r.result)),
-    r.mgetPerRequest === undefined ? '' : r.mgetPerRequest.toFixed(2),
+    fixed(r.cpuPerRequest, 1),
+    fixed(r.mgetPerRequest, 2),
+    fixed(r.redisPerRequest, 1),
+    fixed(r.othersPercent, 0),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) =>
@@ -241,6 +297,11 @@ function describeMachine(): void {
   const repeat = ['node bench/verify/run.ts', ...Object.entries(opts).flatMap(([k, v]) => (v ? [`--${k} ${v}`] : []))];
   console.log(`date:     ${new Date().toISOString()}`);
   console.log(`machine:  ${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`);
+  console.log(
+    `load:     ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (1, 5, 15 min averages before the run)`,
+  );
   console.log(
     `node:     ${process.version}; ${wrkVersion.stdout.split('\n')[0]?.split(' Copyright')[0]}; ${redisVersion}`,
   );
@@ -259,8 +320,19 @@ async function main(): Promise<void> {
   cleanups.push(() => store.close());
   const stats = new Redis(redis.url);
   cleanups.push(() => stats.quit());
-  const mgets = async (): Promise<number> =>
-    Number(/cmdstat_mget:calls=(\d+)/.exec(await stats.info('commandstats'))?.[1] ?? 0);
+  /** CPU seconds so far of the machine, this process (with its reaped wrk runs), a server and Redis. */
+  const snapshot = async (server: Child): Promise<Snapshot> => {
+    const info = (await stats.info('commandstats')) + (await stats.info('cpu'));
+    const number = (re: RegExp) => Number(re.exec(info)?.[1] ?? NaN);
+    return {
+      time: performance.now() / 1000,
+      machine: machineBusy(),
+      self: processCpu('self', true),
+      server: processCpu(server.process.pid),
+      redis: number(/used_cpu_sys:([\d.]+)/) + number(/used_cpu_user:([\d.]+)/),
+      mgets: number(/cmdstat_mget:calls=(\d+)/),
+    };
+  };
 
   // The two servers, each in its own process.
   const key = await generateSigningKey();
@@ -331,7 +403,8 @@ async function main(): Promise<void> {
   // before ~pool-size others have gone through the cache (FIFO, DEFAULT_CACHE_SIZE entries).
   let offset = 0;
   const rows: Row[] = [];
-  const measure = async (name: string, url: string, load: Load): Promise<Row> => {
+  const measure = async (name: string, child: Child, load: Load): Promise<Row> => {
+    const url = child === bare ? bareUrl : authUrl;
     const rotating = load.env.BENCH_TOKENS !== undefined;
     const run = async (seconds: number) => {
       const result = await wrk(url, { ...load, env: { ...load.env, BENCH_OFFSET: String(offset) } }, seconds);
@@ -341,26 +414,43 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`running:  ${name} (${opts.warmup} s warm-up, ${opts.duration} s)\n`);
     await run(opts.warmup);
-    const before = await mgets();
+    const start = await snapshot(child);
     const result = await run(opts.duration);
-    const rps = result.requests / (result.duration_us / 1e6);
-    const mgetPerRequest = url === authUrl ? ((await mgets()) - before) / result.requests : undefined;
-    const row: Row = { name, result, rps, mgetPerRequest };
+    const end = await snapshot(child);
+    const delta = (k: keyof Snapshot) => end[k] - start[k];
+    const perRequest = (total: number) => (Number.isFinite(total) ? total / result.requests : undefined);
+    const others = delta('machine') - delta('self') - delta('server') - delta('redis');
+    const row: Row = {
+      name,
+      result,
+      rps: result.requests / (result.duration_us / 1e6),
+      cpuPerRequest: perRequest(delta('server') * 1e6),
+      othersPercent: Number.isFinite(others) ? Math.max(0, (100 * others) / (delta('time') * cores)) : undefined,
+    };
+    if (child === auth) {
+      row.mgetPerRequest = perRequest(delta('mgets'));
+      row.redisPerRequest = perRequest(delta('redis') * 1e6);
+    }
     rows.push(row);
     return row;
   };
 
   const warmLoad: Load = { env: { BENCH_TOKEN: warm! } };
   const newLoad: Load = { env: { BENCH_TOKENS: tokensFile } };
-  const ceiling = await measure('bare node:http', bareUrl, warmLoad);
-  const warmRow = await measure('verify, warm token', authUrl, warmLoad);
-  const newRow = await measure('verify, new token', authUrl, newLoad);
-  warmRow.ratio = warmRow.rps / ceiling.rps;
-  newRow.ratio = newRow.rps / ceiling.rps;
+  // The ceiling is measured first and again after the saturated runs: their mean is the
+  // reference, and their difference says how steady the machine was meanwhile.
+  const ceiling = await measure('bare node:http', bare, warmLoad);
+  const warmRow = await measure('verify, warm token', auth, warmLoad);
+  const newRow = await measure('verify, new token', auth, newLoad);
+  const ceilingAgain = await measure('bare node:http, again', bare, warmLoad);
+  const reference = (ceiling.rps + ceilingAgain.rps) / 2;
+  const drift = Math.abs(ceiling.rps - ceilingAgain.rps) / reference;
+  warmRow.ratio = warmRow.rps / reference;
+  newRow.ratio = newRow.rps / reference;
   const rate = opts.rate ?? Math.max(100, Math.round(newRow.rps / 2 / 100) * 100);
   const delayMs = (opts.connections * 1000) / rate;
-  const warmLatency = await measure(`verify, warm @ ${rate}/s`, authUrl, { ...warmLoad, delayMs });
-  const newLatency = await measure(`verify, new @ ${rate}/s`, authUrl, { ...newLoad, delayMs });
+  const warmLatency = await measure(`verify, warm @ ${rate}/s`, auth, { ...warmLoad, delayMs });
+  const newLatency = await measure(`verify, new @ ${rate}/s`, auth, { ...newLoad, delayMs });
 
   // Revocation stays immediate with the warm token cached: end its grant as the provider does.
   await grants.destroy(warmGid);
@@ -377,6 +467,11 @@ async function main(): Promise<void> {
       `new token: rotation through ${pool.length} tokens (cache: ${DEFAULT_CACHE_SIZE} entries)\n`,
   );
   printTable(rows);
+  console.log(
+    `\nbare ceiling: ${reference.toFixed(0)} req/s, the mean of its two runs (${(100 * drift).toFixed(1)}% apart)`,
+  );
+  if (drift > 0.1)
+    console.log('warning: the machine was not steady during the run (other load?): ratios are unreliable');
   if (pool.length <= 2 * DEFAULT_CACHE_SIZE)
     console.log(`\nwarning: --tokens ${pool.length} is too few to miss the cache on every request`);
   const p99 = Math.max(warmLatency.result.p99_us, newLatency.result.p99_us) / 1000;
