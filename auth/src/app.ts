@@ -178,10 +178,6 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   const cache = new TokenCache();
   const unfollow = await followRevocations(store, cache, logger);
   const counters = new Counters();
-  counters.describe('verify_decisions_total', 'Decisions of /verify and the edge, by status and reason.');
-  counters.describe('verify_cache_hits_total', 'Access tokens accepted from the verified-token cache.');
-  counters.describe('verify_cache_misses_total', 'Access tokens verified in full (signature, storage).');
-  counters.describe('verify_cache_entries', 'Entries in the verified-token cache.');
   const decider = new VerifyDecider({
     publicHost: new URL(config.publicUrl).host,
     counters,
@@ -192,7 +188,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     logger,
   });
   const verify = verifyHandler(decider, logger);
-  const metrics = metricsHandler(counters, () => ({ verify_cache_entries: cache.size }));
+  const metrics = metricsHandler(counters, () => ({}));
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (isVerifyPath(req.url)) return verify(req, res);
     if (isMetricsPath(req.url)) return metrics(req, res);

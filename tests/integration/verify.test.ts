@@ -187,7 +187,10 @@ describe('invalid tokens: 401 invalid_token', () => {
     ['expired', () => forge({ exp: Math.floor(Date.now() / 1000) - 60 }), 'expired'],
     ['not yet valid', () => forge({ nbf: Math.floor(Date.now() / 1000) + 600 }), 'not_yet_valid'],
     ['wrong issuer', () => forge({ iss: 'https://evil.example' }), 'wrong_issuer'],
-    ['wrong type', () => forge({}, { header: { typ: 'JWT' } }), 'bad_claims'],
+    ['wrong type', () => forge({}, { header: { typ: 'JWT' } }), 'bad_type'],
+    ['a critical header extension', () => forge({}, { header: { crit: ['b64'], b64: true } }), 'malformed'],
+    ['no audience', () => forge({ aud: undefined }), 'bad_claims'],
+    ['two audiences', () => forge({ aud: ['a', 'b'] }), 'bad_claims'],
     ['grant that never existed', () => forge({ gid: 'no-such-grant', jti: 'fresh-jti' }), 'grant_revoked'],
   ];
   test.each(cases)('%s', async (_name, make, reason) => {

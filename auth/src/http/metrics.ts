@@ -8,6 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export class Counters {
   private readonly values = new Map<string, number>();
   private readonly help = new Map<string, string>();
+  private readonly collectors: (() => string[])[] = [];
+
+  /** Adds lines rendered by their owner (hot-path counters keep plain numbers of their own). */
+  collect(lines: () => string[]): void {
+    this.collectors.push(lines);
+  }
 
   describe(name: string, help: string): void {
     this.help.set(name, help);
@@ -31,6 +37,7 @@ export class Counters {
       for (const [key, value] of this.values)
         if (key === name || key.startsWith(`${name}{`)) lines.push(`${key} ${value}`);
     }
+    for (const collector of this.collectors) lines.push(...collector());
     return `${lines.join('\n')}\n`;
   }
 }

@@ -80,6 +80,8 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 2,
       retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
       enableReadyCheck: true,
+      // Commands issued in the same tick share one write (the /verify miss path under load).
+      enableAutoPipelining: true,
     }) as ScriptedRedis;
     this.client.defineCommand('storeIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
     this.client.defineCommand('storeAddToSet', { numberOfKeys: 1, lua: ADD_TO_SET_LUA });

@@ -4,8 +4,8 @@
  * in-process edge of `npm start` (edge/) — with the same inputs and the same answers.
  *
  * The pipeline, in order:
- *   resolveService → preflight → bearerToken → acceptedClaims (cache | verify + revocation)
- *   → audience → admission → scope → identity headers
+ *   resolveService → preflight → bearer token → cache hit | checkInFull (signature, claims,
+ *   revocation) → authorize (audience → admission → scope → identity headers)
  */
 import type { ServiceConfig } from '../config/load.ts';
 import type { Identities } from '../identity/index.ts';
@@ -78,11 +78,52 @@ function quoted(params: Record<string, string | undefined>): string {
     .join(', ');
 }
 
+const OK_KEY = '200 ok';
+
+/** Identity headers, made once per cached token (the claims object is the cache's). */
+const identityCache = new WeakMap<AccessTokenClaims, Record<string, string>>();
+function identityHeaders(claims: AccessTokenClaims): Record<string, string> {
+  let headers = identityCache.get(claims);
+  if (!headers) {
+    headers = {
+      'x-user-id': headerSafe(claims.sub),
+      'x-user-login': headerSafe(claims.preferred_username),
+      'x-user-name': headerSafe(claims.name),
+      'x-user-email': headerSafe(claims.email),
+      'x-user-provider': headerSafe(claims.idp),
+      'x-client-id': headerSafe(claims.client_id),
+    };
+    identityCache.set(claims, headers);
+  }
+  return headers;
+}
+
 export class VerifyDecider {
   private readonly deps: DeciderDeps;
+  /** Decisions by "status reason" (a bounded set: reasons are fixed words). */
+  private readonly tally = new Map<string, number>();
+  private cacheHits = 0;
+  private cacheMisses = 0;
 
   constructor(deps: DeciderDeps) {
     this.deps = deps;
+    deps.counters.collect(() => [
+      '# HELP verify_decisions_total Decisions of /verify and the edge, by status and reason.',
+      '# TYPE verify_decisions_total counter',
+      ...[...this.tally].map(([key, n]) => {
+        const [status, reason] = key.split(' ');
+        return `verify_decisions_total{status="${status}",reason="${reason}"} ${n}`;
+      }),
+      '# HELP verify_cache_hits_total Access tokens accepted from the verified-token cache.',
+      '# TYPE verify_cache_hits_total counter',
+      `verify_cache_hits_total ${this.cacheHits}`,
+      '# HELP verify_cache_misses_total Access tokens checked in full (signature, claims, storage).',
+      '# TYPE verify_cache_misses_total counter',
+      `verify_cache_misses_total ${this.cacheMisses}`,
+      '# HELP verify_cache_entries Entries in the verified-token cache.',
+      '# TYPE verify_cache_entries gauge',
+      `verify_cache_entries ${this.deps.cache.size}`,
+    ]);
   }
 
   /** RFC 6750 §3 challenge with RFC 9728 §5.1 resource_metadata, as MCP authorization requires. */
@@ -133,28 +174,19 @@ export class VerifyDecider {
     return service ?? this.notFound('unknown_service', 'no MCP service at this path');
   }
 
-  /** Signature, issuer, lifetime and revocation, or a cache hit that stands for all four. */
-  private async acceptedClaims(token: string): Promise<AccessTokenClaims> {
-    const hash = tokenHash(token);
-    const cached = this.deps.cache.get(hash);
-    if (cached) {
-      this.deps.counters.inc('verify_cache_hits_total');
-      return cached;
-    }
-    this.deps.counters.inc('verify_cache_misses_total');
-    const claims = await this.deps.verifier.verify(token);
-    const revoked = await this.deps.verifier.revocation(claims);
-    if (revoked) throw revoked;
-    this.deps.cache.set(hash, claims);
-    return claims;
-  }
-
-  async decide(req: VerifyRequest): Promise<Decision> {
+  /**
+   * The decision. Synchronous when it can be — every refusal before the token, and a token
+   * already in the cache (the hot path: no promise, no storage) — a promise only when the token
+   * must be checked in full (signature, claims, one storage round trip for revocation).
+   */
+  decide(req: VerifyRequest): Decision | Promise<Decision> {
     const service = this.resolveService(req);
     if ('status' in service) return service;
 
     // CORS preflights carry no credentials (Fetch standard §4.8); the edge answers them.
-    if (req.method.toUpperCase() === 'OPTIONS') return { status: 200, headers: {}, reason: 'preflight', service };
+    if (req.method === 'OPTIONS' || req.method.toUpperCase() === 'OPTIONS') {
+      return { status: 200, headers: {}, reason: 'preflight', service };
+    }
 
     if (!req.authorization) return this.refuse(service, 401, 'no_token');
     const token = BEARER.exec(req.authorization)?.[1];
@@ -170,14 +202,33 @@ export class VerifyDecider {
       );
     }
 
+    const hash = tokenHash(token);
+    const cached = this.deps.cache.get(hash);
+    if (cached) {
+      this.cacheHits++;
+      return this.authorize(service, cached);
+    }
+    this.cacheMisses++;
+    return this.checkInFull(service, token, hash);
+  }
+
+  /** Signature, claims and revocation; accepted tokens go into the cache. */
+  private async checkInFull(service: ServiceConfig, token: string, hash: string): Promise<Decision> {
     let claims: AccessTokenClaims;
     try {
-      claims = await this.acceptedClaims(token);
+      claims = await this.deps.verifier.verify(token);
+      const revoked = await this.deps.verifier.revocation(claims);
+      if (revoked) throw revoked;
     } catch (err) {
       if (!(err instanceof TokenRejected)) throw err;
       return this.refuse(service, 401, err.reason, 'invalid_token', err.message);
     }
+    this.deps.cache.set(hash, claims);
+    return this.authorize(service, claims);
+  }
 
+  /** What a valid token may do at this service, now. */
+  private authorize(service: ServiceConfig, claims: AccessTokenClaims): Decision {
     // RFC 8707 / RFC 9068 §4: a token is for exactly one service.
     if (claims.aud !== service.resource) {
       return this.refuse(
@@ -197,8 +248,8 @@ export class VerifyDecider {
     ) {
       return this.refuse(service, 401, 'user_not_allowed', 'invalid_token', 'the user is no longer allowed', claims);
     }
-    const granted = new Set((claims.scope ?? '').split(' '));
-    const missing = service.scopes.filter((s) => !granted.has(s));
+    const granted = ` ${claims.scope ?? ''} `;
+    const missing = service.scopes.filter((s) => !granted.includes(` ${s} `));
     if (missing.length) {
       // MCP authorization, scope challenge: 403 insufficient_scope with the scopes needed.
       return this.refuse(
@@ -210,26 +261,13 @@ export class VerifyDecider {
         claims,
       );
     }
-
-    return {
-      status: 200,
-      headers: {
-        'x-user-id': headerSafe(claims.sub),
-        'x-user-login': headerSafe(claims.preferred_username),
-        'x-user-name': headerSafe(claims.name),
-        'x-user-email': headerSafe(claims.email),
-        'x-user-provider': headerSafe(claims.idp),
-        'x-client-id': headerSafe(claims.client_id),
-      },
-      reason: 'ok',
-      service,
-      claims,
-    };
+    return { status: 200, headers: identityHeaders(claims), reason: 'ok', service, claims };
   }
 
   /** Logs a refusal once, at info, with its reason: an operator can tell "never sent" from "refused". */
   log(decision: Decision, req: VerifyRequest): void {
-    this.deps.counters.inc('verify_decisions_total', { status: String(decision.status), reason: decision.reason });
+    const key = decision.status === 200 ? OK_KEY : `${decision.status} ${decision.reason}`;
+    this.tally.set(key, (this.tally.get(key) ?? 0) + 1);
     if (decision.status === 200) return;
     this.deps.logger.info(
       {

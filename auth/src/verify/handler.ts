@@ -28,28 +28,40 @@ export function writeDecision(res: ServerResponse, decision: Decision): void {
 }
 
 export function verifyHandler(decider: VerifyDecider, logger: Logger) {
+  function answer(request: VerifyRequest, res: ServerResponse, decision: Decision): void {
+    decider.log(decision, request);
+    writeDecision(res, decision);
+  }
+  function fail(res: ServerResponse, err: unknown): void {
+    // Storage unreachable or a bug: fail closed, with an OAuth-shaped answer.
+    logger.error({ err }, 'verify failed');
+    const body = JSON.stringify({
+      error: 'temporarily_unavailable',
+      error_description: 'authorization could not be checked',
+    });
+    res.writeHead(503, {
+      'content-type': 'application/json',
+      'retry-after': '1',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  }
   return function verify(req: IncomingMessage, res: ServerResponse): void {
     const request = forwardAuthRequest(req);
-    decider.decide(request).then(
-      (decision) => {
-        decider.log(decision, request);
-        writeDecision(res, decision);
-      },
-      (err: unknown) => {
-        // Storage unreachable or a bug: fail closed, with an OAuth-shaped answer.
-        logger.error({ err }, 'verify failed');
-        const body = JSON.stringify({
-          error: 'temporarily_unavailable',
-          error_description: 'authorization could not be checked',
-        });
-        res.writeHead(503, {
-          'content-type': 'application/json',
-          'retry-after': '1',
-          'content-length': Buffer.byteLength(body),
-        });
-        res.end(body);
-      },
-    );
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = decider.decide(request);
+    } catch (err) {
+      fail(res, err);
+      return;
+    }
+    // A cached token is answered in this tick; a full check resolves later.
+    if (decision instanceof Promise) {
+      decision.then(
+        (d) => answer(request, res, d),
+        (err: unknown) => fail(res, err),
+      );
+    } else answer(request, res, decision);
   };
 }
 

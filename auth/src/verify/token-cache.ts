@@ -4,7 +4,7 @@
  * an entry never outlives its token's `exp` (nor MAX_AGE, a bound on any missed invalidation);
  * revocation messages evict entries at once (see RevocationFeed).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AccessTokenClaims } from '../oidc/access-tokens.ts';
 
 export const DEFAULT_CACHE_SIZE = 10_000;
@@ -17,7 +17,7 @@ interface Entry {
   until: number;
 }
 
-export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+export const tokenHash = (token: string): string => hash('sha256', token, 'base64url');
 
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
