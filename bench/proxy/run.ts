@@ -94,6 +94,9 @@ async function stopDirect(): Promise<void> {
   clearTimeout(timer);
 }
 
+/** Set on SIGINT/SIGTERM: what fails after it is the stopping, not worth reporting. */
+let interrupted = false;
+
 async function cleanup(): Promise<void> {
   await Promise.all([stopProxy(), stopDirect()]).catch((err: unknown) => console.error(err));
 }
@@ -102,6 +105,7 @@ for (const [signal, code] of [
   ['SIGTERM', 143],
 ] as const) {
   process.once(signal, () => {
+    interrupted = true;
     console.error(`\n${signal}: stopping everything started`);
     void cleanup().finally(() => process.exit(code));
   });
@@ -199,12 +203,27 @@ function kB(path: string, name: string): number {
 const rss = (pid: number) => kB(`/proc/${pid}/status`, 'VmRSS');
 const pss = (pid: number) => kB(`/proc/${pid}/smaps_rollup`, 'Pss');
 
-/** CPU seconds so far of the proxy and of the servers (the proxy's children, live and exited). */
+/** Busy CPU seconds of the whole machine (user, nice, system, irq, softirq, steal), from /proc/stat. */
+function machineBusy(): number {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
+}
+
+/** CPU seconds so far. */
 interface Cpu {
+  /** The proxy process itself. */
   proxy: number;
+  /** The stdio servers: the proxy's children, or this process's, live and exited. */
   servers: number;
-  /** This process: the load generator, the clients. */
+  /** This process: the clients. */
   bench: number;
+  /** The whole machine (to tell what else ran meanwhile). */
+  machine: number;
 }
 
 function cpuNow(side: Side): Cpu {
@@ -212,12 +231,12 @@ function cpuNow(side: Side): Cpu {
   if (side === 'direct') {
     // This process's reaped children are the direct servers (the proxy runs till the end).
     const live = [...direct].reduce((sum, c) => sum + (c.pid ? cpuOf(c.pid).own : 0), 0);
-    return { proxy: 0, servers: self.reaped + live, bench: self.own };
+    return { proxy: 0, servers: self.reaped + live, bench: self.own, machine: machineBusy() };
   }
   const pid = proxyProcess!.pid!;
   const proxy = cpuOf(pid);
   const live = childrenOf(pid).reduce((sum, p) => sum + cpuOf(p).own, 0);
-  return { proxy: proxy.own, servers: proxy.reaped + live, bench: self.own };
+  return { proxy: proxy.own, servers: proxy.reaped + live, bench: self.own, machine: machineBusy() };
 }
 
 // ---- the clients: raw, and the same work on both sides ----
@@ -365,7 +384,9 @@ interface Measured {
   p50ms: number;
   p99ms: number;
   /** CPU ms per operation. */
-  cpu: Cpu;
+  cpu: Omit<Cpu, 'machine'>;
+  /** Share of the machine's CPU used by other processes than the bench's own meanwhile, %. */
+  othersPercent: number;
 }
 
 const quantile = (sorted: number[], q: number): number =>
@@ -402,9 +423,12 @@ async function measure(
   const seconds = (performance.now() - started) / 1000;
   await settle();
   const after = cpuNow(side);
+  const between = (performance.now() - started) / 1000; // the snapshots' interval, settling included
   const ops = latencies.length;
   latencies.sort((a, b) => a - b);
-  const per = (k: keyof Cpu) => ((after[k] - before[k]) * 1000) / ops;
+  const delta = (k: keyof Cpu) => after[k] - before[k];
+  const per = (k: keyof Cpu) => (delta(k) * 1000) / ops;
+  const others = delta('machine') - delta('proxy') - delta('servers') - delta('bench');
   return {
     ops,
     seconds,
@@ -412,6 +436,7 @@ async function measure(
     p50ms: quantile(latencies, 0.5),
     p99ms: quantile(latencies, 0.99),
     cpu: { proxy: per('proxy'), servers: per('servers'), bench: per('bench') },
+    othersPercent: Math.max(0, (100 * others) / (between * availableParallelism())),
   };
 }
 
@@ -456,8 +481,10 @@ function describeMachine(): void {
   ) as { version: string };
   const repeat = ['node bench/proxy/run.ts', ...Object.entries(opts).map(([k, v]) => `--${k} ${v}`)];
   console.log(`date:     ${new Date().toISOString()}`);
-  console.log(`machine:  ${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, `);
-  console.log(`          ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}`);
+  const memory = `${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
+  console.log(
+    `machine:  ${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ${memory}, Linux ${release()}`,
+  );
   console.log(
     `load:     ${loadavg()
       .map((l) => l.toFixed(2))
@@ -568,16 +595,20 @@ async function main(): Promise<void> {
         side === 'proxy' ? num(m.cpu.proxy, digits) : '',
         num(m.cpu.servers, digits),
         num(m.cpu.bench, digits),
+        num(m.othersPercent),
       ]);
     }
   }
-  table(['measurement', 'ops', 'p50 ms', 'p99 ms', 'proxy CPU', 'servers CPU', 'bench CPU'], detail);
+  table(['measurement', 'ops', 'p50 ms', 'p99 ms', 'proxy CPU', 'servers CPU', 'bench CPU', 'others %'], detail);
+  const noisy = Object.values(results).some((r) => sides.some((side) => r[side].othersPercent > 10));
+  if (noisy)
+    console.log('\nwarning: other processes used over 10 % of the machine during a measurement: figures are low');
 }
 
 try {
   await main();
 } catch (err) {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  if (!interrupted) console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exitCode = 1;
 } finally {
   await cleanup();
