@@ -105,6 +105,14 @@ export function storeSuite(name: string, makeStore: () => Promise<StoreUnderTest
         expect(await store.getMany([])).toEqual([]);
       });
 
+      test('hasMany says which keys hold a value, in key order; a set counts as absent', async () => {
+        await store.set('a', 'A');
+        await store.set('n', null);
+        await store.addToSet('s', ['m']);
+        expect(await store.hasMany(['a', 'missing', 'n', 's', 'a'])).toEqual([true, false, true, false, true]);
+        expect(await store.hasMany([])).toEqual([]);
+      });
+
       test('set overwrites; onlyIfAbsent writes only when the key does not exist', async () => {
         expect(await store.set('k', 1)).toBe(true);
         expect(await store.set('k', 2)).toBe(true);

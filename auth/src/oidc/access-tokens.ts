@@ -141,9 +141,9 @@ export class AccessTokenVerifier {
 
   /** Undefined when active; otherwise the TokenRejected saying why not. One storage round trip. */
   async revocation(claims: AccessTokenClaims): Promise<TokenRejected | undefined> {
-    const [grant, revoked] = await this.store.getMany([grantKey(claims.gid), revokedTokenKey(claims.jti)]);
-    if (revoked !== undefined) return new TokenRejected('revoked', 'the access token was revoked');
-    if (grant === undefined)
+    const [grant, revoked] = await this.store.hasMany([grantKey(claims.gid), revokedTokenKey(claims.jti)]);
+    if (revoked) return new TokenRejected('revoked', 'the access token was revoked');
+    if (!grant)
       return new TokenRejected('grant_revoked', 'the authorization behind the access token was revoked or expired');
     return undefined;
   }

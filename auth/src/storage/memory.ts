@@ -57,6 +57,10 @@ export class MemoryStore implements Store {
     return keys.map((key) => this.read<T>(key));
   }
 
+  async hasMany(keys: readonly string[]): Promise<boolean[]> {
+    return keys.map((key) => typeof this.live(key)?.value === 'string');
+  }
+
   async set(key: string, value: Json, options: SetOptions = {}): Promise<boolean> {
     const text = encode(value);
     const ttl = checkTtl(options.ttl);

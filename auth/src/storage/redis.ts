@@ -98,6 +98,13 @@ export class RedisStore implements Store {
     return values.map((value) => decode<T>(value));
   }
 
+  async hasMany(keys: readonly string[]): Promise<boolean[]> {
+    if (keys.length === 0) return [];
+    // MGET, not EXISTS: one answer per key, in order; the values are not decoded.
+    const values = await this.client.mgetBuffer(keys.map((key) => this.prefix + key));
+    return values.map((value) => value !== null);
+  }
+
   async set(key: string, value: Json, options: SetOptions = {}): Promise<boolean> {
     const text = encode(value);
     const ttl = checkTtl(options.ttl);

@@ -24,6 +24,8 @@ export interface Store {
   get<T extends Json = Json>(key: string): Promise<T | undefined>;
   /** Values in key order, one round trip. */
   getMany<T extends Json = Json>(keys: readonly string[]): Promise<(T | undefined)[]>;
+  /** Which of the keys hold a value (read like getMany, never parsed; a set counts as absent), one round trip. */
+  hasMany(keys: readonly string[]): Promise<boolean[]>;
   /** Writes the value; with `onlyIfAbsent` returns false (and writes nothing) when the key exists. */
   set(key: string, value: Json, options?: SetOptions): Promise<boolean>;
   /** Reads and deletes atomically: exactly one concurrent caller gets the value. */

@@ -22,7 +22,12 @@ export function forwardAuthRequest(req: IncomingMessage): VerifyRequest {
 }
 
 export function writeDecision(res: ServerResponse, decision: Decision): void {
-  const body = decision.body ? JSON.stringify(decision.body) : '';
+  if (!decision.body) {
+    // No body: Node writes Content-Length: 0 itself; the (cached) header object is used as is.
+    res.writeHead(decision.status, decision.headers).end();
+    return;
+  }
+  const body = JSON.stringify(decision.body);
   res.writeHead(decision.status, { ...decision.headers, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
