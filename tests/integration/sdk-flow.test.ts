@@ -3,58 +3,12 @@
  * discovery from the 401-less start (PRM), dynamic registration, PKCE, GitHub login at the
  * stand-in, consent, token, refresh, revocation, and refresh after revocation failing.
  */
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
 import { Person } from '../support/person.ts';
 import { decodeJwt, tokenRequest } from '../support/oauth.ts';
-
-class MemoryClientProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = '';
-  authorizationUrl?: URL;
-  readonly redirect = 'http://127.0.0.1:33418/callback';
-
-  get redirectUrl() {
-    return this.redirect;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'SDK test client',
-      redirect_uris: [this.redirect],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
+import { TestOAuthProvider } from '../support/mcp-client.ts';
 
 let github: GitHubStandin;
 let gateway: RunningAuth;
@@ -70,7 +24,7 @@ afterAll(async () => {
 
 test('discovery, registration, login, consent, token, refresh, revocation', async () => {
   const serverUrl = `${gateway.url}/echo/mcp`;
-  const client = new MemoryClientProvider();
+  const client = new TestOAuthProvider('SDK test client');
 
   // 1. No tokens: discovery + registration, then the SDK hands us the authorization URL.
   expect(await auth(client, { serverUrl })).toBe('REDIRECT');
