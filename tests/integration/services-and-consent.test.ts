@@ -135,6 +135,40 @@ describe('consent', () => {
     const forged = await person.request(new URL(action, gw.url).href, { form: { decision: 'allow', csrf: 'forged' } });
     expect(forged.status).toBe(403);
   });
+
+  test('a consent POST with the right CSRF token from another site is refused; a no-referrer form is not', async () => {
+    const client = await registerOk(gw.url, DEFAULT_METADATA);
+    let action = '';
+    let csrf = '';
+    const person = new Person(gw.url, github);
+    await expect(
+      runFlow({
+        base: gw.url,
+        github,
+        client,
+        person,
+        authorize: {
+          onPage: (kind, page) => {
+            if (kind === 'consent') {
+              action = /<form[^>]*action="([^"]+)"/.exec(page.body)![1]!;
+              csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
+              throw new Error('stop');
+            }
+          },
+        },
+      }),
+    ).rejects.toThrow('stop');
+    const url = new URL(action, gw.url).href;
+    const form = { decision: 'allow', csrf };
+    const post = (headers: Record<string, string>) => person.request(url, { form, headers });
+    expect((await post({ origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await post({ origin: 'https://evil.example', 'sec-fetch-site': 'same-origin' })).status).toBe(403);
+    // A sandboxed frame elsewhere also says "null", but the browser says cross-site.
+    expect((await post({ origin: 'null', 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    // Our own page under `Referrer-Policy: no-referrer`, as Chromium sends it.
+    const ours = await post({ origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(ours.status).toBe(303);
+  });
 });
 
 describe('RFC 7592 client management', () => {

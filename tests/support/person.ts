@@ -65,7 +65,10 @@ export class Person {
     }
   }
 
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Page> {
+  async request(
+    url: string,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Page> {
     const target = new URL(url);
     const headers: Record<string, string> = {};
     const cookie = this.cookieHeader(target);
@@ -77,6 +80,7 @@ export class Person {
       headers['sec-fetch-site'] = 'same-origin';
       body = new URLSearchParams(init.form).toString();
     }
+    Object.assign(headers, init.headers);
     const res = await fetch(target, {
       method: init.method ?? (body ? 'POST' : 'GET'),
       headers,

@@ -49,7 +49,11 @@ export function checkCsrf(deps: InteractionDeps, req: Request, uid: string, purp
   // A browser says where a form came from; a cross-site POST is never ours.
   const site = req.get('sec-fetch-site');
   const origin = req.get('origin');
-  if ((site && site !== 'same-origin' && site !== 'none') || (origin && origin !== deps.config.publicUrl)) {
+  // Our pages send `Referrer-Policy: no-referrer`, so a browser serialises the Origin of their
+  // own form POSTs as "null" (Fetch §3.2.5, "serializing a request origin"). "null" is
+  // accepted only when the browser also says the request is same-origin.
+  const originOk = !origin || origin === deps.config.publicUrl || (origin === 'null' && site === 'same-origin');
+  if ((site && site !== 'same-origin' && site !== 'none') || !originOk) {
     throw new GatewayError('invalid_request', 403, 'cross-site form submission refused');
   }
 }

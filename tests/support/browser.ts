@@ -1,0 +1,160 @@
+/**
+ * A person with a real browser: headless Debian Chromium (through playwright-core, no browser
+ * download) clicking through the gateway's login page, the GitHub stand-in's authorize page and
+ * the consent page by their labelled buttons, up to the client's redirect URI, where the client
+ * listens (`startCallbackServer` for tests whose client does not).
+ */
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page, type Request } from 'playwright-core';
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** Debian's Chromium; one per test file, closed in afterAll. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** A fresh page (own cookies) at the size of the committed screenshots. */
+export async function newPage(browser: Browser): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, colorScheme: 'light' });
+  return context.newPage();
+}
+
+export type PageKind = 'login' | 'local-login' | 'github' | 'consent';
+
+export interface BrowserAuthorizeOptions {
+  /** The account to pick on the GitHub stand-in's authorize page. */
+  login: string;
+  /** Sign in as the local user with this password instead of GitHub. */
+  password?: string;
+  consent: 'allow' | 'deny';
+  /** A directory: a PNG of each page (login or local-login, github, consent) is saved there. */
+  screenshots?: string;
+  /** Only these pages are saved (default: every one). */
+  screenshotPages?: PageKind[];
+}
+
+/** The browser ended up on a page it has no answer for (an error page); the page stays open on it. */
+export class UnexpectedPageError extends Error {
+  readonly url: string;
+  readonly heading: string;
+  constructor(url: string, heading: string, text: string) {
+    super(`unexpected page at ${url}: ${text.replace(/\s+/g, ' ').slice(0, 400)}`);
+    this.url = url;
+    this.heading = heading;
+  }
+}
+
+/**
+ * Goes through an authorization URL as a person would and returns the URL the gateway finally
+ * sends the browser to: the client's redirect URI (taken from the authorization URL) with its
+ * code or error.
+ */
+export async function authorizeInBrowser(
+  page: Page,
+  authorizationUrl: string,
+  options: BrowserAuthorizeOptions,
+): Promise<URL> {
+  const redirectUri = new URL(new URL(authorizationUrl).searchParams.get('redirect_uri') ?? '');
+  // A request event is emitted for every hop of a redirect chain (page.route is not).
+  let back: URL | undefined;
+  const onRequest = (request: Request) => {
+    const url = new URL(request.url());
+    if (url.origin === redirectUri.origin && url.pathname === redirectUri.pathname) back ??= url;
+  };
+  page.on('request', onRequest);
+  const shot = async (name: PageKind) => {
+    if (!options.screenshots || (options.screenshotPages && !options.screenshotPages.includes(name))) return;
+    await mkdir(options.screenshots, { recursive: true });
+    await page.screenshot({ path: join(options.screenshots, `${name}.png`) });
+  };
+  /** Runs an action that navigates, and waits for the next document to load. */
+  const navigate = async (action: () => Promise<unknown>) => {
+    const loaded = page.waitForEvent('load', { timeout: 15_000 });
+    await action();
+    await loaded;
+  };
+
+  try {
+    await navigate(() => page.goto(authorizationUrl));
+    for (let step = 0; step < 10; step++) {
+      if (back) return back;
+      const githubButton = page.getByRole('button', { name: `Authorize as ${options.login}`, exact: true });
+      const githubLink = page.getByRole('link', { name: 'Continue with GitHub' });
+      const password = page.getByLabel('Password');
+      const allow = page.getByRole('button', { name: 'Allow', exact: true });
+      if (await githubButton.count()) {
+        await shot('github');
+        await navigate(() => githubButton.click());
+      } else if (await allow.count()) {
+        await shot('consent');
+        const button = options.consent === 'allow' ? allow : page.getByRole('button', { name: 'Deny', exact: true });
+        await navigate(() => button.click());
+      } else if (options.password !== undefined && (await password.count())) {
+        await shot('local-login');
+        await password.fill(options.password);
+        await navigate(() => page.getByRole('button', { name: 'Sign in', exact: true }).click());
+      } else if (options.password === undefined && (await githubLink.count())) {
+        await shot('login');
+        await navigate(() => githubLink.click());
+      } else {
+        const heading =
+          (await page
+            .locator('h1')
+            .first()
+            .textContent({ timeout: 1_000 })
+            .catch(() => '')) ?? '';
+        throw new UnexpectedPageError(page.url(), heading.trim(), await page.locator('body').innerText());
+      }
+    }
+    if (back) return back;
+    throw new Error('the authorization did not finish');
+  } finally {
+    page.off('request', onRequest);
+  }
+}
+
+/**
+ * For hooks that only get a URL (mcp-remote's BROWSER): its own browser, GitHub login as `login`,
+ * Allow; the redirect reaches the client that listens on it. Returns that redirect URL.
+ */
+export async function completeAuthorization(
+  authorizationUrl: string,
+  login: string,
+  options: Partial<BrowserAuthorizeOptions> = {},
+): Promise<URL> {
+  const browser = await launchBrowser();
+  try {
+    const page = await newPage(browser);
+    return await authorizeInBrowser(page, authorizationUrl, { consent: 'allow', ...options, login });
+  } finally {
+    await browser.close();
+  }
+}
+
+/** A client's loopback redirect target: answers every request with a "you can close this window" page. */
+export async function startCallbackServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><html lang="en"><title>Signed in</title><p>You can close this window.</p></html>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    },
+  };
+}
