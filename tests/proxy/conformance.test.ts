@@ -5,18 +5,16 @@
  * must pass through the proxy, scenario by scenario. (Many scenarios call tools of the suite's
  * own test server, which server-everything does not have: they fail for both.)
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, startTestProxy, type TestProxy } from './fixtures/harness.ts';
+import { regressions, runServerSuite } from '../support/conformance.ts';
 
 const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
-const CONFORMANCE = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
-
-type Results = Map<string, { passed: boolean; failures: string[] }>;
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -24,30 +22,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** Runs every scenario against `url`; a scenario passes when none of its checks is a FAILURE. */
-async function runSuite(url: string, outputDir: string): Promise<Results> {
-  await new Promise<void>((resolve) => {
-    // The CLI exits 1 when any scenario fails: the results are in the output directory.
-    execFile(
-      process.execPath,
-      [CONFORMANCE, 'server', '--url', url, '--suite', 'all', '-o', outputDir],
-      { timeout: 100_000 },
-      () => resolve(),
-    );
-  });
-  const results: Results = new Map();
-  for (const dir of readdirSync(outputDir)) {
-    const scenario = dir.replace(/^server-/, '').replace(/-\d{4}-\d\d-\d\dT[\d-]+Z$/, '');
-    const checks = JSON.parse(readFileSync(join(outputDir, dir, 'checks.json'), 'utf8')) as {
-      id: string;
-      status: string;
-    }[];
-    const failures = checks.filter((c) => c.status === 'FAILURE').map((c) => c.id);
-    results.set(scenario, { passed: failures.length === 0, failures });
-  }
-  return results;
 }
 
 let work: string;
@@ -91,23 +65,8 @@ afterAll(async () => {
 
 test('the proxy passes every conformance scenario the reference server passes', async () => {
   const [direct, proxied] = await Promise.all([
-    runSuite(referenceUrl, join(work, 'reference')),
-    runSuite(proxy.url, join(work, 'proxy')),
+    runServerSuite(referenceUrl, join(work, 'reference'), 100_000),
+    runServerSuite(proxy.url, join(work, 'proxy'), 100_000),
   ]);
-  const rows = [...direct.keys()].map((scenario) => {
-    const mark = (r?: { passed: boolean }) => (r === undefined ? 'missing' : r.passed ? 'pass' : 'FAIL');
-    return `${scenario.padEnd(32)} ${mark(direct.get(scenario)).padEnd(8)} ${mark(proxied.get(scenario))}`;
-  });
-  console.log(`scenario                         reference proxy\n${rows.join('\n')}`);
-
-  expect(direct.size).toBeGreaterThan(20);
-  expect([...proxied.keys()].sort()).toEqual([...direct.keys()].sort());
-  // The comparison means something only if the reference passes the basics.
-  for (const basic of ['server-initialize', 'ping', 'tools-list', 'resources-list', 'prompts-list']) {
-    expect(direct.get(basic)?.passed).toBe(true);
-  }
-  const regressions = [...direct]
-    .filter(([scenario, result]) => result.passed && !proxied.get(scenario)?.passed)
-    .map(([scenario]) => `${scenario}: ${proxied.get(scenario)?.failures.join(', ')}`);
-  expect(regressions).toEqual([]);
+  expect(regressions(direct, proxied, ['reference', 'proxy'])).toEqual([]);
 }, 120_000);

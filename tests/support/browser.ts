@@ -43,6 +43,8 @@ export interface BrowserAuthorizeOptions {
   screenshots?: string;
   /** Only these pages are saved (default: every one). */
   screenshotPages?: PageKind[];
+  /** Told of each page as the person reaches it. */
+  onPage?: (kind: PageKind) => void;
 }
 
 /** The browser ended up on a page it has no answer for (an error page); the page stays open on it. */
@@ -75,6 +77,7 @@ export async function authorizeInBrowser(
   };
   page.on('request', onRequest);
   const shot = async (name: PageKind) => {
+    options.onPage?.(name);
     if (!options.screenshots || (options.screenshotPages && !options.screenshotPages.includes(name))) return;
     await mkdir(options.screenshots, { recursive: true });
     await page.screenshot({ path: join(options.screenshots, `${name}.png`) });

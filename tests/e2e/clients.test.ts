@@ -1,0 +1,266 @@
+/**
+ * Real MCP clients, unmodified, through `npm start`'s process: mcp-remote (the stdio bridge
+ * Claude Desktop and others run) and the MCP Inspector CLI. Each does its own OAuth: discovery,
+ * dynamic registration, PKCE, its own loopback callback listener. Their "browser" is
+ * tests/support/follow-authorization.ts (headless Chromium clicking through the pages), reached
+ * the way a desktop reaches one: both open the authorization URL with the `open` package, whose
+ * bundled xdg-open runs `$BROWSER <url>`.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
+import { freePort, startStack, type Stack } from '../support/stack.ts';
+
+const TIMEOUT = 120_000;
+
+const root = process.cwd();
+const MCP_REMOTE = resolve(root, 'node_modules/.bin/mcp-remote');
+const INSPECTOR = resolve(root, 'node_modules/.bin/mcp-inspector');
+const HOOK = resolve(root, 'tests/support/follow-authorization.ts');
+
+let github: GitHubStandin;
+let stack: Stack;
+let dir: string;
+let browser: string;
+let followLog: string;
+const children = new Set<ChildProcess>();
+const transports = new Set<StdioClientTransport>();
+
+beforeAll(async () => {
+  github = await startGitHubStandin();
+  stack = await startStack({
+    github,
+    env: { MCP_ECHO_STATEFUL_ENABLED: 'true', MCP_EVERYTHING_ENABLED: 'true' },
+  });
+  dir = mkdtempSync(join(tmpdir(), 'mcp-clients-'));
+  followLog = join(dir, 'follow-authorization.log');
+  writeFileSync(followLog, '');
+  // xdg-open runs `$browser "$url"` with $browser unquoted: one executable path, no spaces.
+  browser = join(dir, 'browser');
+  writeFileSync(browser, `#!/bin/sh\nexec '${process.execPath}' '${HOOK}' "$@"\n`);
+  chmodSync(browser, 0o755);
+}, TIMEOUT);
+
+afterAll(async () => {
+  for (const transport of transports) await transport.close().catch(() => undefined);
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const transport of transports) {
+    const pid = transport.pid;
+    if (pid !== null && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  await stack?.stop();
+  await github?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, TIMEOUT);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A fresh HOME per client run: no tokens or registrations carried over between runs. */
+function clientEnv(name: string): Record<string, string> {
+  const home = mkdtempSync(join(dir, `${name}-`));
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: home,
+    // Headless: no desktop, so xdg-open falls through to $BROWSER.
+    BROWSER: browser,
+    FOLLOW_LOG: followLog,
+  };
+}
+
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `step`; on failure, the error carries what the client and the browser hook said. */
+async function explained<T>(stderr: () => string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `${message}\n--- client stderr ---\n${stderr().slice(-8000)}\n--- browser hook ---\n${readFileSync(followLog, 'utf8').slice(-4000)}`,
+      { cause: err },
+    );
+  }
+}
+
+const text = (result: unknown) => (result as { content: { type: string; text: string }[] }).content[0]!.text;
+
+async function viaMcpRemote(service: string) {
+  const env = clientEnv(`mcp-remote-${service}`);
+  const transport = new StdioClientTransport({
+    command: MCP_REMOTE,
+    args: [`${stack.url}/${service}/mcp`],
+    env: { ...env, MCP_REMOTE_CONFIG_DIR: join(env.HOME!, '.mcp-auth') },
+    stderr: 'pipe',
+  });
+  transports.add(transport);
+  let stderr = '';
+  transport.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const client = new Client({ name: 'clients-e2e', version: '1.0.0' });
+  await explained(
+    () => stderr,
+    () => within(60_000, `mcp-remote ${service}: initialize`, client.connect(transport, { timeout: 60_000 })),
+  );
+  return { client, transport, stderr: () => stderr };
+}
+
+async function closeMcpRemote(client: Client, transport: StdioClientTransport) {
+  const pid = transport.pid;
+  await within(10_000, 'mcp-remote: close', client.close());
+  // The SDK ends stdin, then signals; mcp-remote must be gone.
+  const deadline = Date.now() + 5_000;
+  while (pid !== null && alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  expect(pid !== null && alive(pid)).toBe(false);
+  transports.delete(transport);
+}
+
+test(
+  'mcp-remote (headless, OAuth through $BROWSER) → echo-stateful: initialize, list tools, call echo',
+  async () => {
+    const before = readFileSync(followLog, 'utf8').length;
+    const { client, transport, stderr } = await viaMcpRemote('echo-stateful');
+    await explained(stderr, async () => {
+      expect(client.getServerVersion()?.name).toBeTruthy();
+      const { tools } = await client.listTools(undefined, { timeout: 15_000 });
+      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['echo', 'whoami']));
+      const echoed = await client.callTool(
+        { name: 'echo', arguments: { message: 'héllo via mcp-remote' } },
+        undefined,
+        {
+          timeout: 15_000,
+        },
+      );
+      expect(text(echoed)).toBe('héllo via mcp-remote');
+      const who = JSON.parse(text(await client.callTool({ name: 'whoami', arguments: {} }))) as {
+        identity: Record<string, string>;
+      };
+      expect(who.identity.login).toBe('octocat');
+    });
+    // The hook walked the gateway's pages and delivered the code to mcp-remote's listener.
+    const hook = readFileSync(followLog, 'utf8').slice(before);
+    expect(hook).toContain('pages: login → github → consent');
+    expect(hook).toContain('callback page loaded');
+    await closeMcpRemote(client, transport);
+  },
+  TIMEOUT,
+);
+
+test(
+  'mcp-remote (headless, OAuth through $BROWSER) → everything: list tools, call echo and get-sum',
+  async () => {
+    const { client, transport, stderr } = await viaMcpRemote('everything');
+    await explained(stderr, async () => {
+      const { tools } = await client.listTools(undefined, { timeout: 15_000 });
+      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['echo', 'get-sum']));
+      const echoed = await client.callTool({ name: 'echo', arguments: { message: 'hi' } }, undefined, {
+        timeout: 15_000,
+      });
+      expect(text(echoed)).toContain('hi');
+      const sum = await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } }, undefined, { timeout: 15_000 });
+      expect(text(sum)).toContain('5');
+    });
+    await closeMcpRemote(client, transport);
+  },
+  TIMEOUT,
+);
+
+/**
+ * One Inspector CLI run. Interactive OAuth in CLI mode needs a TTY or MCP_AUTO_OPEN_ENABLED=true;
+ * secrets in memory (no keychain here, and nothing left behind); a free callback port rather
+ * than the fixed default 6276.
+ */
+async function inspector(service: string, args: string[]): Promise<unknown> {
+  const env = clientEnv(`inspector-${service}`);
+  const callback = `http://127.0.0.1:${await freePort()}/oauth/callback`;
+  const child = spawn(
+    INSPECTOR,
+    [
+      '--cli',
+      `${stack.url}/${service}/mcp`,
+      '--transport',
+      'http',
+      '--callback-url',
+      callback,
+      '--format',
+      'json',
+      ...args,
+    ],
+    {
+      env: { ...env, MCP_AUTO_OPEN_ENABLED: 'true', MCP_INSPECTOR_SECRET_STORE: 'memory' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  return explained(
+    () => stderr,
+    async () => {
+      let code: number | null;
+      try {
+        [code] = await within(60_000, `inspector ${service} ${args.join(' ')}`, exited);
+      } catch (err) {
+        child.kill('SIGKILL');
+        throw err;
+      }
+      children.delete(child);
+      if (code !== 0) throw new Error(`inspector ${args.join(' ')} exited ${code}; stdout: ${stdout}`);
+      expect(stderr).toContain('Authorization complete.');
+      return (JSON.parse(stdout) as { result: unknown }).result;
+    },
+  );
+}
+
+test(
+  'MCP Inspector CLI (OAuth through $BROWSER) → echo-stateful and everything: list tools, call a tool',
+  async () => {
+    const names = (result: unknown) => (result as { tools: { name: string }[] }).tools.map((t) => t.name);
+
+    expect(names(await inspector('echo-stateful', ['--method', 'tools/list']))).toEqual(
+      expect.arrayContaining(['echo', 'whoami']),
+    );
+    const echoed = await inspector('echo-stateful', [
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'echo',
+      '--tool-arg',
+      'message=hello-inspector',
+    ]);
+    expect(text(echoed)).toBe('hello-inspector');
+
+    expect(names(await inspector('everything', ['--method', 'tools/list']))).toEqual(
+      expect.arrayContaining(['echo', 'get-sum']),
+    );
+    const sum = await inspector('everything', [
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'get-sum',
+      '--tool-args-json',
+      '{"a":2,"b":3}',
+    ]);
+    expect(text(sum)).toBe('The sum of 2 and 3 is 5.');
+  },
+  TIMEOUT,
+);
