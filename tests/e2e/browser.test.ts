@@ -46,7 +46,8 @@ beforeAll(async () => {
   const env = { MCP_ECHO_STATEFUL_ENABLED: 'true' };
   [stack, local, browser, callback] = await Promise.all([
     startStack({ github, env }),
-    startStack({ env }),
+    // The README's quick start, exactly: `cp .env.example .env && npm start` (no GitHub app).
+    startStack({ readme: true }),
     launchBrowser(),
     startCallbackServer(),
   ]);
@@ -58,6 +59,8 @@ afterAll(async () => {
   await github?.stop();
   await callback?.stop();
   expect(codes).toEqual([0, 0]);
+  // SIGTERM to `npm start` reached the gateway itself: nothing is left listening.
+  await expect(fetch(local.url)).rejects.toThrow();
 });
 
 /** Console errors, failed page scripts and the origins of every request a page makes. */
@@ -164,7 +167,7 @@ test('a GitHub user not in ALLOWED_GITHUB_USERS sees the "not allowed" page', as
   await page.context().close();
 });
 
-test('without GitHub: the local user signs in with the printed password', async () => {
+test('`cp .env.example .env && npm start`: the local user signs in with the printed password', async () => {
   const password = /password: (\S+)/.exec(local.output())?.[1];
   expect(password).toBeTruthy();
   const page = await newPage(browser);

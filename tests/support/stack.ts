@@ -2,10 +2,17 @@
  * The composed stack, black box: `node auth/src/embedded.ts` (what `npm start` runs) as a real
  * process on a free port, with the GitHub stand-in as its identity provider. Its stdout is kept
  * (JSON log lines and the startup banner) for assertions.
+ *
+ * `readme: true` starts it exactly as the README's quick start does instead: `.env.example`
+ * copied to a `.env` (in a temporary directory, named by DOTENV_CONFIG_PATH, so that a
+ * developer's own `.env` is left alone) and `npm start`, with only PORT set from outside.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { GitHubStandin } from './github-standin.ts';
 
 export interface Stack {
@@ -26,30 +33,43 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startStack(
-  options: { github?: GitHubStandin; env?: Record<string, string> } = {},
+  options: { github?: GitHubStandin; env?: Record<string, string>; readme?: boolean } = {},
 ): Promise<Stack> {
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const github = options.github;
-  const child = spawn(process.execPath, ['auth/src/embedded.ts'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      DOTENV_CONFIG_PATH: '/nonexistent',
-      PORT: String(port),
-      PUBLIC_URL: url,
-      LOG_LEVEL: 'debug',
-      ...(github && {
-        GITHUB_CLIENT_ID: github.clientId,
-        GITHUB_CLIENT_SECRET: github.clientSecret,
-        GITHUB_BASE_URL: github.baseUrl,
-        GITHUB_API_URL: github.apiUrl,
-        ALLOWED_GITHUB_USERS: 'octocat',
-      }),
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port) };
+  let child: ChildProcess;
+  let url: string;
+  let dotenvDir: string | undefined;
+  if (options.readme) {
+    // `cp .env.example .env && npm start`; the PUBLIC_URL it leaves empty means localhost.
+    dotenvDir = mkdtempSync(join(tmpdir(), 'readme-stack-'));
+    copyFileSync('.env.example', join(dotenvDir, '.env'));
+    url = `http://localhost:${port}`;
+    child = spawn('npm', ['start', '--silent'], {
+      env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } else {
+    url = `http://127.0.0.1:${port}`;
+    const github = options.github;
+    child = spawn(process.execPath, ['auth/src/embedded.ts'], {
+      env: {
+        ...base,
+        DOTENV_CONFIG_PATH: '/nonexistent',
+        PUBLIC_URL: url,
+        LOG_LEVEL: 'debug',
+        ...(github && {
+          GITHUB_CLIENT_ID: github.clientId,
+          GITHUB_CLIENT_SECRET: github.clientSecret,
+          GITHUB_BASE_URL: github.baseUrl,
+          GITHUB_API_URL: github.apiUrl,
+          ALLOWED_GITHUB_USERS: 'octocat',
+        }),
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -79,6 +99,7 @@ export async function startStack(
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       const [code] = (await exited) as [number | null];
       clearTimeout(timer);
+      if (dotenvDir) rmSync(dotenvDir, { recursive: true, force: true });
       return code;
     },
   };
