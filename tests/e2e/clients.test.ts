@@ -35,6 +35,7 @@ beforeAll(async () => {
   github = await startGitHubStandin();
   stack = await startStack({
     github,
+    readme: true,
     env: { MCP_ECHO_STATEFUL_ENABLED: 'true', MCP_EVERYTHING_ENABLED: 'true' },
   });
   dir = mkdtempSync(join(tmpdir(), 'mcp-clients-'));

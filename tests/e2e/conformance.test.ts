@@ -76,6 +76,7 @@ beforeAll(async () => {
   [stack, proxy] = await Promise.all([
     startStack({
       github,
+      readme: true,
       env: {
         MCP_EVERYTHING_ENABLED: 'true',
         // The suite opens a session per scenario, all as one user, and ends none.

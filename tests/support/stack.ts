@@ -5,7 +5,8 @@
  *
  * `readme: true` starts it exactly as the README's quick start does instead: `.env.example`
  * copied to a `.env` (in a temporary directory, named by DOTENV_CONFIG_PATH, so that a
- * developer's own `.env` is left alone) and `npm start`, with only PORT set from outside.
+ * developer's own `.env` is left alone) and `npm start`, with PORT, the GitHub stand-in's
+ * settings and `env` set from outside, as a user would set them in that `.env`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -37,6 +38,13 @@ export async function startStack(
 ): Promise<Stack> {
   const port = await freePort();
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port) };
+  const github = options.github && {
+    GITHUB_CLIENT_ID: options.github.clientId,
+    GITHUB_CLIENT_SECRET: options.github.clientSecret,
+    GITHUB_BASE_URL: options.github.baseUrl,
+    GITHUB_API_URL: options.github.apiUrl,
+    ALLOWED_GITHUB_USERS: 'octocat',
+  };
   let child: ChildProcess;
   let url: string;
   let dotenvDir: string | undefined;
@@ -46,25 +54,19 @@ export async function startStack(
     copyFileSync('.env.example', join(dotenvDir, '.env'));
     url = `http://localhost:${port}`;
     child = spawn('npm', ['start', '--silent'], {
-      env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), ...options.env },
+      // What the environment sets wins over .env (dotenv never overrides), as for a user.
+      env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), ...github, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } else {
     url = `http://127.0.0.1:${port}`;
-    const github = options.github;
     child = spawn(process.execPath, ['auth/src/embedded.ts'], {
       env: {
         ...base,
         DOTENV_CONFIG_PATH: '/nonexistent',
         PUBLIC_URL: url,
         LOG_LEVEL: 'debug',
-        ...(github && {
-          GITHUB_CLIENT_ID: github.clientId,
-          GITHUB_CLIENT_SECRET: github.clientSecret,
-          GITHUB_BASE_URL: github.baseUrl,
-          GITHUB_API_URL: github.apiUrl,
-          ALLOWED_GITHUB_USERS: 'octocat',
-        }),
+        ...github,
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
