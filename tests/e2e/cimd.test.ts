@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { lookup } from 'node:dns/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -23,6 +24,9 @@ let dir: string;
 let server: Server;
 let clientId: string;
 let mismatchId: string;
+/** The same document under this machine's own name, which resolves (/etc/hosts) to a private address. */
+let byHostnameId: string;
+let port: number;
 let redirectUri: string;
 let github: GitHubStandin;
 let stack: Stack;
@@ -40,7 +44,7 @@ function makeCertificates(dir: string) {
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature',
       'extendedKeyUsage=serverAuth',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      `subjectAltName=DNS:localhost,DNS:${hostname()},IP:127.0.0.1,IP:0.0.0.0`,
     ].join('\n'),
   );
   openssl(
@@ -101,14 +105,16 @@ beforeAll(async () => {
   server = createServer({ key: readFileSync(join(dir, 'server.key')), cert: readFileSync(join(dir, 'server.pem')) });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const origin = `https://localhost:${(server.address() as { port: number }).port}`;
+  port = (server.address() as { port: number }).port;
+  const origin = `https://localhost:${port}`;
   clientId = `${origin}/client.json`;
   mismatchId = `${origin}/mismatch.json`;
+  byHostnameId = `https://${hostname()}:${port}/client.json`;
   server.on('request', (req, res) => {
     served.push(req.url ?? '');
     const body =
       req.url === '/client.json'
-        ? document(clientId)
+        ? document(req.headers.host === `${hostname()}:${port}` ? byHostnameId : clientId)
         : req.url === '/mismatch.json'
           ? // A document that claims to be another client.
             document(clientId)
@@ -193,4 +199,44 @@ test('without DANGEROUSLY_ALLOW_PRIVATE_CLIENT_METADATA_HOSTS the loopback docum
   } finally {
     await strict.stop();
   }
+});
+
+describe('server-side request forgery: documents on private addresses', () => {
+  test('a private address by name or as a literal is refused before any connection', async () => {
+    const strict = await startStack({ github, env: { ...stackEnv(false), CLIENT_METADATA_ALLOWED_HOSTS: '*' } });
+    try {
+      const before = served.length;
+      for (const id of [`https://0.0.0.0:${port}/client.json`, `https://[::ffff:7f00:1]:${port}/client.json`]) {
+        const r = await authorizeWith(strict.url, id);
+        expect({ id, status: r.status, location: r.location }).toEqual({ id, status: 400, location: null });
+        expect(r.body).toMatch(/invalid_client(?!_)/);
+      }
+      expect(served.length).toBe(before);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  test('a public-looking name that resolves to a private address: the connection is cut, nothing is served', async () => {
+    // The precondition that makes this test mean something: this machine's name is not a
+    // private-looking name, yet it resolves to a loopback or private address.
+    const { address } = await lookup(hostname());
+    expect(address).toMatch(/^(127\.|10\.|172\.(1[6-9]|2\d|3[01])\.|192\.168\.|::1$|f[cd])/);
+    // With the dangerous switch, the document is fetched and the flow starts: this name works.
+    const before = served.length;
+    const open = await authorizeWith(stack.url, byHostnameId);
+    expect(open.status).toBe(303);
+    expect(served.length).toBe(before + 1);
+
+    const strict = await startStack({ github, env: { ...stackEnv(false), CLIENT_METADATA_ALLOWED_HOSTS: hostname() } });
+    try {
+      const r = await authorizeWith(strict.url, byHostnameId);
+      expect(r.status).toBe(400);
+      expect(r.location).toBeNull();
+      expect(r.body).toMatch(/invalid_client/);
+      expect(served.length).toBe(before + 1);
+    } finally {
+      await strict.stop();
+    }
+  });
 });

@@ -14,6 +14,7 @@ import { createAdapterClass } from './adapter.ts';
 import { applyClientPolicy, EXTRA_CLIENT_METADATA } from './client-policy.ts';
 import type { StoredKey } from './keys.ts';
 import type { ServiceRegistry } from './services.ts';
+import { isPrivateMetadataHost } from './private-hosts.ts';
 
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
@@ -46,8 +47,6 @@ const ownTokenOrConfidential = (
   client: { clientId: string; clientAuthMethod?: string },
   token: { clientId?: string },
 ) => token.clientId === client.clientId || client.clientAuthMethod !== 'none';
-
-const isPrivateMetadataHost = (host: string) => /^(localhost|127\.|10\.|192\.168\.|\[|::1)/.test(host);
 
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, store, registry, identities, accounts, logger } = deps;
