@@ -34,6 +34,7 @@ import type { Store } from './storage/store.ts';
 import { VerifyDecider } from './verify/decision.ts';
 import { isVerifyPath, verifyHandler } from './verify/handler.ts';
 import { followRevocations } from './verify/revocation-feed.ts';
+import { RevocationReplica } from './verify/revocation-replica.ts';
 import { TokenCache } from './verify/token-cache.ts';
 
 export interface AuthServiceOptions {
@@ -176,7 +177,8 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
 
   const cache = new TokenCache();
-  const unfollow = await followRevocations(store, cache, logger);
+  const replica = new RevocationReplica({ store, logger, tokenLifetime: config.accessTokenLifetime });
+  const unfollow = await followRevocations(store, cache, replica, logger);
   const counters = new Counters();
   const decider = new VerifyDecider({
     publicHost: new URL(config.publicUrl).host,
@@ -185,6 +187,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     verifier,
     identities,
     cache,
+    replica,
     logger,
   });
   const verify = verifyHandler(decider, logger);

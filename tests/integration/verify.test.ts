@@ -276,6 +276,102 @@ test('another replica hears of a revocation at once (Redis pub/sub) and refuses 
   }
 });
 
+/** The replica's counters, read from /metrics. */
+async function replicaCounters() {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+  return { local: read('verify_revocation_local_total'), storage: read('verify_revocation_storage_reads_total') };
+}
+
+describe('the revocation replica: new tokens without a storage read, revocations still at once', () => {
+  test('a refreshed token of a grant already seen is accepted with no storage read', async () => {
+    const r = await runFlow({ base: gw.url, github });
+    expect((await verify('/echo/mcp', bearer(r.token!.body.access_token!))).status).toBe(200);
+    const refreshed = await tokenRequest(gw.url, r.auth, {
+      grant_type: 'refresh_token',
+      refresh_token: r.token!.body.refresh_token!,
+    });
+    const before = await replicaCounters();
+    expect((await verify('/echo/mcp', bearer(refreshed.body.access_token!))).status).toBe(200);
+    const after = await replicaCounters();
+    expect(after).toEqual({ local: before.local + 1, storage: before.storage });
+  });
+
+  test('a new token revoked before its first use, of a grant already seen: refused, from the replica', async () => {
+    const r = await runFlow({ base: gw.url, github });
+    expect((await verify('/echo/mcp', bearer(r.token!.body.access_token!))).status).toBe(200);
+    const refreshed = await tokenRequest(gw.url, r.auth, {
+      grant_type: 'refresh_token',
+      refresh_token: r.token!.body.refresh_token!,
+    });
+    const at = refreshed.body.access_token!;
+    await tokenRequest(gw.url, r.auth, { token: at, token_type_hint: 'access_token' }, '/revoke');
+    const before = await replicaCounters();
+    expect((await verify('/echo/mcp', bearer(at))).status).toBe(401);
+    expect(lastRefusal()).toMatchObject({ reason: 'revoked' });
+    expect((await replicaCounters()).storage).toBe(before.storage);
+  });
+
+  test('a new token of a grant seen and then revoked: refused at once', async () => {
+    const r = await runFlow({ base: gw.url, github });
+    expect((await verify('/echo/mcp', bearer(r.token!.body.access_token!))).status).toBe(200);
+    const refreshed = await tokenRequest(gw.url, r.auth, {
+      grant_type: 'refresh_token',
+      refresh_token: r.token!.body.refresh_token!,
+    });
+    // Revoking the refresh token ends the grant (RFC 7009 §2.1).
+    await tokenRequest(gw.url, r.auth, { token: refreshed.body.refresh_token! }, '/revoke');
+    expect((await verify('/echo/mcp', bearer(refreshed.body.access_token!))).status).toBe(401);
+    expect(lastRefusal()).toMatchObject({ reason: 'grant_revoked' });
+  });
+
+  test('a replica started after a token was revoked copies the revocation, and hears new ones', async () => {
+    const r = await runFlow({ base: gw.url, github });
+    const first = r.token!.body.access_token!;
+    await tokenRequest(gw.url, r.auth, { token: first, token_type_hint: 'access_token' }, '/revoke');
+    const refreshed = await tokenRequest(gw.url, r.auth, {
+      grant_type: 'refresh_token',
+      refresh_token: r.token!.body.refresh_token!,
+    });
+    const second = refreshed.body.access_token!;
+
+    const replicaStore = new RedisStore({ url: redis.url, keyPrefix: 'verify:' });
+    const replica = await createAuthService({ config: gw.config, store: replicaStore, logger: createLogger('silent') });
+    try {
+      const ask = (at: string) =>
+        replica.decider.decide({ method: 'POST', uri: '/echo/mcp', host, authorization: `Bearer ${at}` });
+      // Its grant is unknown to the new replica: storage is read, and says it exists.
+      expect((await ask(second)).status).toBe(200);
+      // The revoked one is refused by the copy, synchronously: no storage read at all.
+      const refused = ask(first);
+      expect(refused).not.toBeInstanceOf(Promise);
+      expect((refused as Awaited<typeof refused>).reason).toBe('revoked');
+
+      // A third token of the grant, revoked through the other replica before this one ever sees it.
+      const third = await tokenRequest(gw.url, r.auth, {
+        grant_type: 'refresh_token',
+        refresh_token: refreshed.body.refresh_token!,
+      });
+      await tokenRequest(
+        gw.url,
+        r.auth,
+        { token: third.body.access_token!, token_type_hint: 'access_token' },
+        '/revoke',
+      );
+      const deadline = Date.now() + 2000;
+      let status = 200;
+      while (status === 200 && Date.now() < deadline) {
+        status = (await ask(third.body.access_token!)).status;
+        if (status === 200) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(status).toBe(401);
+    } finally {
+      await replica.close();
+      await replicaStore.close();
+    }
+  });
+});
+
 test('a user removed from ALLOWED_GITHUB_USERS is refused at the next request after the change', async () => {
   const r = await runFlow({ base: gw.url, github });
   const at = r.token!.body.access_token!;
@@ -342,6 +438,8 @@ test('/metrics counts decisions by status and reason, and cache use; never a tok
   expect(text).toMatch(/^verify_decisions_total\{status="401",reason="no_token"\} \d+$/m);
   expect(text).toMatch(/^verify_cache_hits_total \d+$/m);
   expect(text).toMatch(/^verify_cache_entries \d+$/m);
+  expect(text).toMatch(/^verify_revocation_local_total \d+$/m);
+  expect(text).toMatch(/^verify_revocation_storage_reads_total \d+$/m);
   expect(text).not.toContain('octocat');
   expect(text).not.toContain(echo.token!.body.access_token!.slice(0, 20));
 });

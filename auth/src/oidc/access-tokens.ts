@@ -38,7 +38,8 @@ export class TokenRejected extends Error {
   }
 }
 
-export const revokedTokenKey = (jti: string): string => `revoked:at:${jti}`;
+export const REVOKED_TOKEN_PREFIX = 'revoked:at:';
+export const revokedTokenKey = (jti: string): string => `${REVOKED_TOKEN_PREFIX}${jti}`;
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** Seconds of clock difference tolerated on exp, nbf and iat. */

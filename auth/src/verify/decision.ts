@@ -4,8 +4,9 @@
  * in-process edge of `npm start` (edge/) — with the same inputs and the same answers.
  *
  * The pipeline, in order:
- *   resolveService → preflight → bearer token → cache hit | checkInFull (signature, claims,
- *   revocation) → authorize (audience → admission → scope → identity headers)
+ *   resolveService → preflight → bearer token → cache hit | checkInFull (signature, claims)
+ *   → checkRevocation (replica | storage) → accept → authorize (audience → admission → scope
+ *   → identity headers)
  */
 import type { ServiceConfig } from '../config/load.ts';
 import type { Identities } from '../identity/index.ts';
@@ -13,6 +14,7 @@ import type { Logger } from '../log.ts';
 import { TokenRejected, type AccessTokenClaims, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
 import type { Counters } from '../http/metrics.ts';
+import type { RevocationReplica } from './revocation-replica.ts';
 import { tokenHash, type TokenCache } from './token-cache.ts';
 
 /** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
@@ -53,6 +55,7 @@ export interface DeciderDeps {
   verifier: AccessTokenVerifier;
   identities: Identities;
   cache: TokenCache;
+  replica: RevocationReplica;
   logger: Logger;
 }
 
@@ -123,7 +126,26 @@ export class VerifyDecider {
       '# HELP verify_cache_entries Entries in the verified-token cache.',
       '# TYPE verify_cache_entries gauge',
       `verify_cache_entries ${this.deps.cache.size}`,
+      ...this.replicaMetrics(),
     ]);
+  }
+
+  private replicaMetrics(): string[] {
+    const { localHits, storageReads, liveGrants, revokedTokens } = this.deps.replica.stats;
+    return [
+      '# HELP verify_revocation_local_total New tokens whose revocation state the replica knew (no storage read).',
+      '# TYPE verify_revocation_local_total counter',
+      `verify_revocation_local_total ${localHits}`,
+      '# HELP verify_revocation_storage_reads_total New tokens whose revocation state was read from storage.',
+      '# TYPE verify_revocation_storage_reads_total counter',
+      `verify_revocation_storage_reads_total ${storageReads}`,
+      '# HELP verify_replica_live_grants Grants the replica knows to exist.',
+      '# TYPE verify_replica_live_grants gauge',
+      `verify_replica_live_grants ${liveGrants}`,
+      '# HELP verify_replica_revoked_tokens Revoked access tokens the replica holds.',
+      '# TYPE verify_replica_revoked_tokens gauge',
+      `verify_replica_revoked_tokens ${revokedTokens}`,
+    ];
   }
 
   /** RFC 6750 §3 challenge with RFC 9728 §5.1 resource_metadata, as MCP authorization requires. */
@@ -175,9 +197,9 @@ export class VerifyDecider {
   }
 
   /**
-   * The decision. Synchronous when it can be — every refusal before the token, and a token
-   * already in the cache (the hot path: no promise, no storage) — a promise only when the token
-   * must be checked in full (signature, claims, one storage round trip for revocation).
+   * The decision. Synchronous when it can be — every refusal before the token, a token already
+   * in the cache (the hot path: no promise, no storage), and a new token whose revocation state
+   * the replica knows — a promise only when storage must be asked (or the key set reloaded).
    */
   decide(req: VerifyRequest): Decision | Promise<Decision> {
     const service = this.resolveService(req);
@@ -212,19 +234,55 @@ export class VerifyDecider {
     return this.checkInFull(service, token, hash);
   }
 
-  /** Signature, claims and revocation; accepted tokens go into the cache. */
-  private async checkInFull(service: ServiceConfig, token: string, hash: string): Promise<Decision> {
-    let claims: AccessTokenClaims;
+  /**
+   * Signature and claims; synchronous when the signing key is known. Whatever storage says is
+   * remembered only if no revocation arrived since `epoch` (revocation-replica.ts).
+   */
+  private checkInFull(service: ServiceConfig, token: string, hash: string): Decision | Promise<Decision> {
+    const epoch = this.deps.replica.epoch;
+    let verified: AccessTokenClaims | Promise<AccessTokenClaims>;
     try {
-      claims = await this.deps.verifier.verify(token);
-      const revoked = await this.deps.verifier.revocation(claims);
-      if (revoked) throw revoked;
+      verified = this.deps.verifier.verify(token);
     } catch (err) {
-      if (!(err instanceof TokenRejected)) throw err;
-      return this.refuse(service, 401, err.reason, 'invalid_token', err.message);
+      return this.rejected(service, err);
     }
-    this.deps.cache.set(hash, claims);
+    if (verified instanceof Promise) {
+      return verified.then(
+        (claims) => this.checkRevocation(service, claims, hash, epoch),
+        (err: unknown) => this.rejected(service, err),
+      );
+    }
+    return this.checkRevocation(service, verified, hash, epoch);
+  }
+
+  /** The replica answers when it can (no storage round trip); storage otherwise. */
+  private checkRevocation(
+    service: ServiceConfig,
+    claims: AccessTokenClaims,
+    hash: string,
+    epoch: number,
+  ): Decision | Promise<Decision> {
+    const local = this.deps.replica.check(claims);
+    if (local === 'active') return this.accept(service, claims, hash, epoch);
+    if (local === 'revoked') {
+      return this.refuse(service, 401, 'revoked', 'invalid_token', 'the access token was revoked', claims);
+    }
+    return this.deps.verifier.revocation(claims).then((revoked) => {
+      if (revoked) return this.refuse(service, 401, revoked.reason, 'invalid_token', revoked.message, claims);
+      this.deps.replica.grantExists(claims, epoch);
+      return this.accept(service, claims, hash, epoch);
+    });
+  }
+
+  private accept(service: ServiceConfig, claims: AccessTokenClaims, hash: string, epoch: number): Decision {
+    if (epoch === this.deps.replica.epoch) this.deps.cache.set(hash, claims);
     return this.authorize(service, claims);
+  }
+
+  /** A TokenRejected is a refusal; anything else (storage down, a bug) is thrown on. */
+  private rejected(service: ServiceConfig, err: unknown): Decision {
+    if (!(err instanceof TokenRejected)) throw err;
+    return this.refuse(service, 401, err.reason, 'invalid_token', err.message);
   }
 
   /** What a valid token may do at this service, now. */

@@ -6,6 +6,7 @@
  */
 import { hash } from 'node:crypto';
 import type { AccessTokenClaims } from '../oidc/access-tokens.ts';
+import { FifoMap } from './fifo-map.ts';
 
 export const DEFAULT_CACHE_SIZE = 10_000;
 /** Seconds an entry may live even when its token lives longer. */
@@ -20,11 +21,10 @@ interface Entry {
 export const tokenHash = (token: string): string => hash('sha256', token, 'base64url');
 
 export class TokenCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly max: number;
+  private readonly entries: FifoMap<string, Entry>;
 
   constructor(max = DEFAULT_CACHE_SIZE) {
-    this.max = max;
+    this.entries = new FifoMap(max);
   }
 
   get size(): number {
@@ -44,18 +44,14 @@ export class TokenCache {
   set(hash: string, claims: AccessTokenClaims, now = Date.now()): void {
     const until = Math.min(claims.exp * 1000, now + MAX_AGE * 1000);
     if (until <= now) return;
-    // Oldest first out: Map iteration order is insertion order.
-    if (this.entries.size >= this.max && !this.entries.has(hash)) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    // Oldest first out.
     this.entries.set(hash, { claims, until });
   }
 
   /** Evicts every entry whose claims match; returns how many. Revocations are rare: a scan is fine. */
   evictWhere(match: (claims: AccessTokenClaims) => boolean): number {
     let evicted = 0;
-    for (const [hash, entry] of this.entries) {
+    for (const [hash, entry] of this.entries.entries()) {
       if (match(entry.claims)) {
         this.entries.delete(hash);
         evicted++;
