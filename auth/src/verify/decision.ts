@@ -210,10 +210,21 @@ export class VerifyDecider {
       return { status: 200, headers: {}, reason: 'preflight', service };
     }
 
-    if (!req.authorization) return this.refuse(service, 401, 'no_token');
-    const token = BEARER.exec(req.authorization)?.[1];
+    const authorization = req.authorization;
+    if (!authorization) return this.refuse(service, 401, 'no_token');
+    // The hot path: `Bearer <token>` exactly, and a token already accepted — which passed the
+    // full parse below when it was, so the parse is not repeated.
+    const quick = authorization.startsWith('Bearer ') ? authorization.slice(7) : undefined;
+    const quickHash = quick === undefined ? undefined : tokenHash(quick);
+    const hit = quickHash === undefined ? undefined : this.deps.cache.get(quickHash);
+    if (hit) {
+      this.cacheHits++;
+      return this.authorize(service, hit);
+    }
+
+    const token = BEARER.exec(authorization)?.[1];
     if (!token) {
-      if (!/^bearer(\s|$)/i.test(req.authorization)) return this.refuse(service, 401, 'not_bearer');
+      if (!/^bearer(\s|$)/i.test(authorization)) return this.refuse(service, 401, 'not_bearer');
       // RFC 6750 §3.1: a malformed request is invalid_request, 400.
       return this.refuse(
         service,
@@ -224,8 +235,8 @@ export class VerifyDecider {
       );
     }
 
-    const hash = tokenHash(token);
-    const cached = this.deps.cache.get(hash);
+    const hash = token === quick ? quickHash! : tokenHash(token);
+    const cached = token === quick ? undefined : this.deps.cache.get(hash);
     if (cached) {
       this.cacheHits++;
       return this.authorize(service, cached);
