@@ -338,6 +338,13 @@ async function main(): Promise<void> {
   const key = await generateSigningKey();
   const barePort = await freePort();
   const bare = start(process.execPath, ['bench/verify/bare-server.ts', String(barePort)], process.env, true);
+  const batchedPort = await freePort();
+  const batched = start(
+    process.execPath,
+    ['bench/verify/bare-server.ts', String(batchedPort), 'batched'],
+    process.env,
+    true,
+  );
   const authPort = await freePort();
   const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [];
   const auth = start(process.execPath, [...profile, 'auth/src/main.ts'], {
@@ -355,8 +362,10 @@ async function main(): Promise<void> {
     LOG_LEVEL: 'warn',
   });
   const bareUrl = `http://127.0.0.1:${barePort}`;
+  const batchedUrl = `http://127.0.0.1:${batchedPort}`;
   const authUrl = `http://127.0.0.1:${authPort}`;
   await waitFor(bare, 'bare server', bareUrl);
+  await waitFor(batched, 'bare server (batched)', batchedUrl);
   await waitFor(auth, 'auth service', `${authUrl}/health`);
   const signing = (await store.get<{ keys: { kid: string }[] }>('keys:signing'))?.keys[0]?.kid;
   if (signing !== key.kid) throw new Error(`the service signs with ${signing}, not the bench's key ${key.kid}`);
@@ -404,7 +413,7 @@ async function main(): Promise<void> {
   let offset = 0;
   const rows: Row[] = [];
   const measure = async (name: string, child: Child, load: Load): Promise<Row> => {
-    const url = child === bare ? bareUrl : authUrl;
+    const url = child === bare ? bareUrl : child === batched ? batchedUrl : authUrl;
     const rotating = load.env.BENCH_TOKENS !== undefined;
     const run = async (seconds: number) => {
       const result = await wrk(url, { ...load, env: { ...load.env, BENCH_OFFSET: String(offset) } }, seconds);
@@ -443,8 +452,11 @@ async function main(): Promise<void> {
   const warmRow = await measure('verify, warm token', auth, warmLoad);
   const newRow = await measure('verify, new token', auth, newLoad);
   const ceilingAgain = await measure('bare node:http, again', bare, warmLoad);
+  // For reference only: the batched writes of /verify on a server that does nothing else.
+  const batchedRow = await measure('bare node:http, batched', batched, warmLoad);
   const reference = (ceiling.rps + ceilingAgain.rps) / 2;
   const drift = Math.abs(ceiling.rps - ceilingAgain.rps) / reference;
+  batchedRow.ratio = batchedRow.rps / reference;
   warmRow.ratio = warmRow.rps / reference;
   newRow.ratio = newRow.rps / reference;
   const rate = opts.rate ?? Math.max(100, Math.round(newRow.rps / 2 / 100) * 100);
@@ -482,6 +494,10 @@ async function main(): Promise<void> {
   console.log(`            new token ≥ 0.25x bare: ${newRow.ratio.toFixed(2)}x ${verdict(newRow.ratio >= 0.25)}`);
   console.log(
     `            p99 < 10 ms at ${rate}/s, ${opts.connections} connections: ${p99.toFixed(2)} ms ${verdict(p99 < 10)}`,
+  );
+  console.log(
+    `reference:  the batched bare server ${batchedRow.ratio!.toFixed(2)}x the bare ceiling; against it, ` +
+      `/verify warm ${(warmRow.rps / batchedRow.rps).toFixed(2)}x, new token ${(newRow.rps / batchedRow.rps).toFixed(2)}x`,
   );
   const failed = rows.filter((r) => errorsOf(r.result) > 0);
   if (failed.length) console.log(`\nwarning: errors in ${failed.map((r) => r.name).join(', ')}: see wrk's counts`);
