@@ -88,6 +88,16 @@ function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The gateway's log lines at warn level and above (pino: 40+), for failure messages. */
+function gatewayTrouble(): string {
+  return stack
+    .logs()
+    .filter((l) => Number(l.level) >= 40)
+    .map((l) => JSON.stringify(l))
+    .join('\n')
+    .slice(-6000);
+}
+
 /** Runs `step`; on failure, the error carries what the client and the browser hook said. */
 async function explained<T>(stderr: () => string, step: () => Promise<T>): Promise<T> {
   try {
@@ -95,7 +105,8 @@ async function explained<T>(stderr: () => string, step: () => Promise<T>): Promi
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(
-      `${message}\n--- client stderr ---\n${stderr().slice(-8000)}\n--- browser hook ---\n${readFileSync(followLog, 'utf8').slice(-4000)}`,
+      `${message}\n--- client stderr ---\n${stderr().slice(-8000)}\n--- browser hook ---\n${readFileSync(followLog, 'utf8').slice(-4000)}` +
+        `\n--- gateway warnings and errors ---\n${gatewayTrouble()}`,
       { cause: err },
     );
   }
@@ -154,10 +165,16 @@ test(
       };
       expect(who.identity.login).toBe('octocat');
     });
-    // The hook walked the gateway's pages and delivered the code to mcp-remote's listener.
-    const hook = readFileSync(followLog, 'utf8').slice(before);
-    expect(hook).toContain('pages: login → github → consent');
-    expect(hook).toContain('callback page loaded');
+    // The hook walked the gateway's pages and delivered the code to mcp-remote's listener. It
+    // logs that after closing its browser, which may be after mcp-remote already went on.
+    const hookSaid = async (text: string) => {
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+        if (readFileSync(followLog, 'utf8').slice(before).includes(text)) return true;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return false;
+    };
+    expect(await hookSaid('pages: login → github → consent; callback page loaded')).toBe(true);
     await closeMcpRemote(client, transport);
   },
   TIMEOUT,

@@ -107,7 +107,12 @@ export function createEdge(options: EdgeOptions) {
     }
     // 3. Authorization stripped, identity set, `/<service>` stripped; 4. CORS on the answer.
     for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
-    proxy(req, res, upstream, rest, upstreamHeaders(req, decision));
+    proxy(req, res, upstream, rest, upstreamHeaders(req, decision), (err) =>
+      options.logger.warn(
+        { service: name, err: { code: (err as NodeJS.ErrnoException).code, message: err.message } },
+        'MCP service request failed',
+      ),
+    );
   }
 
   return function edge(req: IncomingMessage, res: ServerResponse): void {

@@ -45,6 +45,7 @@ export function proxy(
   upstream: Upstream,
   path: string,
   headers: IncomingHttpHeaders,
+  onError?: (err: Error) => void,
 ): void {
   const outgoing = request(
     {
@@ -62,7 +63,9 @@ export function proxy(
       answer.pipe(res);
     },
   );
-  outgoing.on('error', () => {
+  outgoing.on('error', (err) => {
+    // A client that went away (below) is not the service's failure.
+    if (!res.destroyed || res.writableFinished) onError?.(err);
     if (!res.headersSent) {
       const body = JSON.stringify({
         jsonrpc: '2.0',
