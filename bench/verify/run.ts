@@ -14,7 +14,6 @@
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { RedisStore } from '../../auth/src/storage/redis.ts';
 import { DEFAULT_CACHE_SIZE } from '../../auth/src/verify/token-cache.ts';
 import { startRedis } from '../../tests/support/redis-server.ts';
 import { generateSigningKey, mintTokens, randomId, type TokenSpec, type TokenTemplate } from './tokens.ts';
+import { freePort } from '../../auth/src/http/free-port.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LUA = fileURLToPath(new URL('wrk.lua', import.meta.url));
@@ -113,15 +113,6 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === 'string') throw new Error('no port assigned');
-  return address.port;
 }
 
 async function waitFor(child: Child, name: string, url: string): Promise<void> {

@@ -3,16 +3,7 @@
  * started as a real process with an environment, read from its output.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
+import { freePort } from '../../auth/src/http/free-port.ts';
 
 interface Run {
   code: number | null;

@@ -4,9 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../auth/src/http/free-port.ts';
 
 export interface RedisServer {
   /** redis://[:password@]127.0.0.1:port */
@@ -67,16 +68,6 @@ async function launch(port: number, password: string | undefined): Promise<Redis
 
   const auth = password ? `:${encodeURIComponent(password)}@` : '';
   return { url: `redis://${auth}127.0.0.1:${port}`, port, stop };
-}
-
-/** A port the OS just handed out (listen on 0, then close). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === 'string') throw new Error('no port assigned');
-  return address.port;
 }
 
 /** A command in RESP, so that any password survives the trip. */

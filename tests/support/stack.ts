@@ -11,10 +11,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GitHubStandin } from './github-standin.ts';
+export { freePort } from '../../auth/src/http/free-port.ts';
+import { freePort } from '../../auth/src/http/free-port.ts';
 
 export interface Stack {
   url: string;
@@ -23,14 +24,6 @@ export interface Stack {
   logs: () => Record<string, unknown>[];
   process: ChildProcess;
   stop(): Promise<number | null>;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function startStack(

@@ -5,22 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import type { Config, ServiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './proxy.ts';
 import { PROXY, REPO_ROOT, type CatalogueEntry } from '../../../mcp-services/catalogue.ts';
+import { freePort } from '../http/free-port.ts';
 
 /** What a service process inherits: nothing secret, only what running a program needs. */
 const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE'];
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitHealthy(name: string, upstream: Upstream, child: ChildProcess, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
