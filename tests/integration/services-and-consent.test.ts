@@ -112,9 +112,10 @@ describe('consent', () => {
     expect(r.token).toBeUndefined();
   });
 
-  test('a consent POST without the CSRF token is refused', async () => {
+  /** A person at the consent page of a new client: its form's target and CSRF token. */
+  async function atConsent() {
     const client = await registerOk(gw.url, DEFAULT_METADATA);
-    let action = '';
+    let form = { url: '', csrf: '' };
     const person = new Person(gw.url, github);
     await expect(
       runFlow({
@@ -125,40 +126,27 @@ describe('consent', () => {
         authorize: {
           onPage: (kind, page) => {
             if (kind === 'consent') {
-              action = /<form[^>]*action="([^"]+)"/.exec(page.body)![1]!;
+              form = {
+                url: new URL(/<form[^>]*action="([^"]+)"/.exec(page.body)![1]!, gw.url).href,
+                csrf: /name="csrf" value="([^"]+)"/.exec(page.body)![1]!,
+              };
               throw new Error('stop');
             }
           },
         },
       }),
     ).rejects.toThrow('stop');
-    const forged = await person.request(new URL(action, gw.url).href, { form: { decision: 'allow', csrf: 'forged' } });
+    return { person, ...form };
+  }
+
+  test('a consent POST without the CSRF token is refused', async () => {
+    const { person, url } = await atConsent();
+    const forged = await person.request(url, { form: { decision: 'allow', csrf: 'forged' } });
     expect(forged.status).toBe(403);
   });
 
   test('a consent POST with the right CSRF token from another site is refused; a no-referrer form is not', async () => {
-    const client = await registerOk(gw.url, DEFAULT_METADATA);
-    let action = '';
-    let csrf = '';
-    const person = new Person(gw.url, github);
-    await expect(
-      runFlow({
-        base: gw.url,
-        github,
-        client,
-        person,
-        authorize: {
-          onPage: (kind, page) => {
-            if (kind === 'consent') {
-              action = /<form[^>]*action="([^"]+)"/.exec(page.body)![1]!;
-              csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
-              throw new Error('stop');
-            }
-          },
-        },
-      }),
-    ).rejects.toThrow('stop');
-    const url = new URL(action, gw.url).href;
+    const { person, url, csrf } = await atConsent();
     const form = { decision: 'allow', csrf };
     const post = (headers: Record<string, string>) => person.request(url, { form, headers });
     expect((await post({ origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' })).status).toBe(403);
