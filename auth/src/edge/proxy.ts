@@ -65,7 +65,8 @@ export function proxy(
   );
   outgoing.on('error', (err) => {
     // A client that went away (below) is not the service's failure.
-    if (!res.destroyed || res.writableFinished) onError?.(err);
+    const clientLeft = res.destroyed && !res.writableFinished;
+    if (!clientLeft) onError?.(err);
     if (!res.headersSent) {
       const body = JSON.stringify({
         jsonrpc: '2.0',

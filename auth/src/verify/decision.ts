@@ -215,12 +215,8 @@ export class VerifyDecider {
     // The hot path: `Bearer <token>` exactly, and a token already accepted — which passed the
     // full parse below when it was, so the parse is not repeated.
     const quick = authorization.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-    const quickHash = quick === undefined ? undefined : tokenHash(quick);
-    const hit = quickHash === undefined ? undefined : this.deps.cache.get(quickHash);
-    if (hit) {
-      this.cacheHits++;
-      return this.authorize(service, hit);
-    }
+    let seen = quick === undefined ? undefined : this.lookup(quick);
+    if (seen?.claims) return this.authorize(service, seen.claims);
 
     const token = BEARER.exec(authorization)?.[1];
     if (!token) {
@@ -234,15 +230,20 @@ export class VerifyDecider {
         'the Authorization header is not a valid Bearer token',
       );
     }
-
-    const hash = token === quick ? quickHash! : tokenHash(token);
-    const cached = token === quick ? undefined : this.deps.cache.get(hash);
-    if (cached) {
-      this.cacheHits++;
-      return this.authorize(service, cached);
+    if (token !== quick) {
+      seen = this.lookup(token);
+      if (seen.claims) return this.authorize(service, seen.claims);
     }
     this.cacheMisses++;
-    return this.checkInFull(service, token, hash);
+    return this.checkInFull(service, token, seen!.hash);
+  }
+
+  /** The token's cache key, and its claims when it was already accepted. */
+  private lookup(token: string): { hash: string; claims?: AccessTokenClaims } {
+    const hash = tokenHash(token);
+    const claims = this.deps.cache.get(hash);
+    if (claims) this.cacheHits++;
+    return { hash, claims };
   }
 
   /**
