@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { SERVICE_NAME, serviceSwitchName } from '../../auth/src/config/schema.ts';
 import { composeProfiles, enabledServices, profileArgs, unknownServices } from '../../scripts/compose-profiles.ts';
 import { fillSecrets, SECRETS, type Secret } from '../../scripts/generate-secrets.ts';
+import { CATALOGUE } from '../../mcp-services/catalogue.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, ROOT), 'utf8');
@@ -23,18 +24,8 @@ const composeText = read('docker-compose.yml');
 const compose: Yaml = parse(composeText, { merge: true });
 const services: Record<string, Yaml> = compose.services;
 
-const MCP_SERVICES = [
-  'echo-stateful',
-  'echo-stateless',
-  'fetch',
-  'everything',
-  'filesystem',
-  'memory',
-  'sequentialthinking',
-  'time',
-  'playwright',
-  'tmux',
-];
+/** Every service of the catalogue (mcp-services/catalogue.ts): each must be deployable. */
+const MCP_SERVICES = Object.keys(CATALOGUE);
 
 describe('docker-compose config', () => {
   let dir: string;

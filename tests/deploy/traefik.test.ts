@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { CATALOGUE } from '../../mcp-services/catalogue.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string): string => readFileSync(new URL(path, ROOT), 'utf8');
@@ -18,18 +19,8 @@ const staticConfig: Yaml = parse(read('traefik/traefik.yml'));
 const dynamic: Yaml = parse(read('traefik/dynamic/middlewares.yml'));
 const fileMiddlewares: Yaml = dynamic.http.middlewares;
 
-const MCP_SERVICES = [
-  'echo-stateful',
-  'echo-stateless',
-  'fetch',
-  'everything',
-  'filesystem',
-  'memory',
-  'sequentialthinking',
-  'time',
-  'playwright',
-  'tmux',
-];
+/** Every service of the catalogue (mcp-services/catalogue.ts): each must be deployable. */
+const MCP_SERVICES = Object.keys(CATALOGUE);
 const IDENTITY_HEADERS = ['X-User-Id', 'X-User-Login', 'X-User-Name', 'X-User-Email', 'X-User-Provider', 'X-Client-Id'];
 
 // ---- Routers and middlewares declared in container labels (docker provider) ---------------------
