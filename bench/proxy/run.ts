@@ -15,14 +15,15 @@
  * (initialize handshake, MCP-Protocol-Version and Mcp-Session-Id). Every process started is
  * stopped on the way out, also on failure and Ctrl-C.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { cpuOf as procCpu, loadLine, machineBusy } from '../proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROXY_MAIN = fileURLToPath(new URL('../../mcp-services/proxy/src/main.ts', import.meta.url));
@@ -161,21 +162,8 @@ async function startProxy(maxSessions: number): Promise<string> {
 
 // ---- /proc: CPU and memory of processes (Linux) ----
 
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
 /** CPU seconds of a process: its own, and that of its exited (reaped) children. */
-function cpuOf(pid: number | 'self'): { own: number; reaped: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat
-      .slice(stat.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-    return { own: (f[11]! + f[12]!) / CLOCK_TICKS, reaped: (f[13]! + f[14]!) / CLOCK_TICKS };
-  } catch {
-    return { own: 0, reaped: 0 }; // exited between listing and reading
-  }
-}
+const cpuOf = (pid: number | 'self') => procCpu(pid) ?? { own: 0, reaped: 0 }; // 0: exited between listing and reading
 
 /** Live children of a process (found by their parent pid in /proc). */
 function childrenOf(pid: number): number[] {
@@ -202,17 +190,6 @@ function kB(path: string, name: string): number {
 }
 const rss = (pid: number) => kB(`/proc/${pid}/status`, 'VmRSS');
 const pss = (pid: number) => kB(`/proc/${pid}/smaps_rollup`, 'Pss');
-
-/** Busy CPU seconds of the whole machine (user, nice, system, irq, softirq, steal), from /proc/stat. */
-function machineBusy(): number {
-  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
-    .split('\n')[0]!
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-}
 
 /** CPU seconds so far. */
 interface Cpu {
@@ -485,11 +462,7 @@ function describeMachine(): void {
   console.log(
     `machine:  ${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ${memory}, Linux ${release()}`,
   );
-  console.log(
-    `load:     ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')} (1, 5, 15 min averages before the run)`,
-  );
+  console.log(loadLine());
   console.log(
     `node:     ${process.version}; server: @modelcontextprotocol/server-everything ${server.version} (stdio)`,
   );

@@ -12,9 +12,8 @@
  * another, each after a warm-up. Only 127.0.0.1; every process started is stopped on the way out.
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,6 +24,7 @@ import { DEFAULT_CACHE_SIZE } from '../../auth/src/verify/token-cache.ts';
 import { startRedis } from '../../tests/support/redis-server.ts';
 import { generateSigningKey, mintTokens, randomId, type TokenSpec, type TokenTemplate } from './tokens.ts';
 import { freePort } from '../../auth/src/http/free-port.ts';
+import { cpuOf, loadLine, machineBusy } from '../proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LUA = fileURLToPath(new URL('wrk.lua', import.meta.url));
@@ -212,22 +212,13 @@ interface Row {
 const ms = (us: number): string => (us / 1000).toFixed(2);
 const fixed = (n: number | undefined, digits: number): string => (n === undefined ? '' : n.toFixed(digits));
 
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 /**
  * CPU seconds of a process (user + system), from /proc (Linux; NaN elsewhere). With `reaped`,
  * also those of its exited children (for this process: every wrk run so far).
  */
 function processCpu(pid: number | 'self' | undefined, reaped = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat
-      .slice(stat.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-    return (f[11]! + f[12]! + (reaped ? f[13]! + f[14]! : 0)) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
+  const cpu = cpuOf(pid);
+  return cpu ? cpu.own + (reaped ? cpu.reaped : 0) : NaN;
 }
 
 interface Snapshot {
@@ -241,20 +232,6 @@ interface Snapshot {
 
 const cores = availableParallelism();
 
-/** Busy CPU seconds of the whole machine (user, nice, system, irq, softirq, steal), from /proc/stat. */
-function machineBusy(): number {
-  try {
-    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
-      .split('\n')[0]!
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS;
-  } catch {
-    return NaN;
-  }
-}
 const errorsOf = (r: WrkResult): number => Object.values(r.errors).reduce((a, b) => a + b, 0);
 
 function printTable(rows: Row[]): void {
@@ -288,11 +265,7 @@ function describeMachine(): void {
   const repeat = ['node bench/verify/run.ts', ...Object.entries(opts).flatMap(([k, v]) => (v ? [`--${k} ${v}`] : []))];
   console.log(`date:     ${new Date().toISOString()}`);
   console.log(`machine:  ${availableParallelism()} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`);
-  console.log(
-    `load:     ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')} (1, 5, 15 min averages before the run)`,
-  );
+  console.log(loadLine());
   console.log(
     `node:     ${process.version}; ${wrkVersion.stdout.split('\n')[0]?.split(' Copyright')[0]}; ${redisVersion}`,
   );
