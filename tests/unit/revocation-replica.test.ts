@@ -6,6 +6,12 @@ import { MemoryStore } from '../../auth/src/storage/memory.ts';
 import { createLogger } from '../../auth/src/log.ts';
 import { RevocationReplica, MAX_REVOKED_TOKENS } from '../../auth/src/verify/revocation-replica.ts';
 import { revokedTokenKey, type AccessTokenClaims } from '../../auth/src/oidc/access-tokens.ts';
+import {
+  announceGrantRevoked,
+  announceTokenRevoked,
+  followRevocations,
+} from '../../auth/src/verify/revocation-feed.ts';
+import { TokenCache } from '../../auth/src/verify/token-cache.ts';
 
 const now = Date.now();
 const claims = (gid: string, jti: string, exp = Math.floor(now / 1000) + 600) =>
@@ -117,4 +123,22 @@ test('too many revoked tokens to hold: the replica gives up vouching rather than
   expect(replica.stats.revokedTokens).toBe(MAX_REVOKED_TOKENS);
   expect(replica.ready).toBe(false);
   expect(replica.check(claims('g1', 'fresh'))).toBe('unknown');
+});
+
+test('the announcing process applies a revocation before announcing returns, ahead of pub/sub', async () => {
+  const cache = new TokenCache();
+  const unfollow = await followRevocations(store, cache, replica, createLogger('silent'));
+  try {
+    const token = claims('g1', 't1');
+    replica.grantExists(token, replica.epoch);
+    cache.set('hash-of-t1', token);
+    // The in-memory store delivers pub/sub messages on a later turn, as Redis would.
+    await announceTokenRevoked(store, 't1');
+    expect(replica.check(token)).toBe('revoked');
+    expect(cache.get('hash-of-t1')).toBeUndefined();
+    await announceGrantRevoked(store, 'g1');
+    expect(replica.check(claims('g1', 't2'))).toBe('unknown');
+  } finally {
+    await unfollow();
+  }
 });
