@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
-import type { Config } from './config/load.ts';
+import { isLoopbackHost, type Config } from './config/load.ts';
 import { toWire } from './errors.ts';
 import { healthHandler } from './http/health.ts';
 import { Counters, isMetricsPath, metricsHandler } from './http/metrics.ts';
@@ -182,6 +182,11 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   const counters = new Counters();
   const decider = new VerifyDecider({
     publicHost: new URL(config.publicUrl).host,
+    origins: {
+      own: new URL(config.publicUrl).origin,
+      allowed: config.allowedOrigins,
+      loopback: isLoopbackHost(new URL(config.publicUrl).hostname),
+    },
     counters,
     registry,
     verifier,

@@ -54,6 +54,7 @@ describe('defaults', () => {
       clientMetadata: { allowedHosts: '*', allowPrivateHosts: false },
       allowedOrigins: new Set(),
       services: [],
+      edgeSecret: expect.any(String) as string,
       localUser: true,
       dangerous: [],
       logLevel: 'info',
@@ -61,7 +62,10 @@ describe('defaults', () => {
   });
 
   test('empty values mean the default', () => {
-    expect(loadConfig({ PUBLIC_URL: '', PORT: '', HOST: '', LOG_LEVEL: '', REDIS_URL: '' })).toEqual(loadConfig({}));
+    const secret = 'x'.repeat(32);
+    expect(
+      loadConfig({ PUBLIC_URL: '', PORT: '', HOST: '', LOG_LEVEL: '', REDIS_URL: '', EDGE_SECRET: secret }),
+    ).toEqual(loadConfig({ EDGE_SECRET: secret }));
   });
 
   test('PUBLIC_URL is derived from PORT', () => {
@@ -259,18 +263,21 @@ describe('services', () => {
         resource: 'https://mcp.example.com/a1/mcp',
         metadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/a1/mcp',
         scopes: ['mcp'],
+        edgeSecret: expect.any(String),
       },
       {
         name: 'echo-stateful',
         resource: 'https://mcp.example.com/echo-stateful/mcp',
         metadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/echo-stateful/mcp',
         scopes: ['mcp'],
+        edgeSecret: expect.any(String),
       },
       {
         name: 'fetch',
         resource: 'https://mcp.example.com/fetch/mcp',
         metadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/fetch/mcp',
         scopes: ['mcp', 'fetch:read'],
+        edgeSecret: expect.any(String),
       },
     ]);
   });

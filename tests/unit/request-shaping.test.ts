@@ -6,8 +6,8 @@ import { canonicalResource, ServiceRegistry } from '../../auth/src/oidc/services
 
 const base = 'https://mcp.example.com';
 const registry = new ServiceRegistry([
-  { name: 'echo', resource: `${base}/echo/mcp`, metadataUrl: '', scopes: ['mcp'] },
-  { name: 'fetch', resource: `${base}/fetch/mcp`, metadataUrl: '', scopes: ['mcp', 'fetch:read'] },
+  { name: 'echo', resource: `${base}/echo/mcp`, metadataUrl: '', scopes: ['mcp'], edgeSecret: 'e' },
+  { name: 'fetch', resource: `${base}/fetch/mcp`, metadataUrl: '', scopes: ['mcp', 'fetch:read'], edgeSecret: 'f' },
 ]);
 const knownScopes = new Set(['openid', 'offline_access', 'profile', 'email', 'mcp', 'fetch:read']);
 const ctx = { registry, knownScopes };

@@ -4,7 +4,8 @@
  * fix it: a gateway that stops at the first problem costs the operator one restart per typo.
  */
 import type { ZodType } from 'zod';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { serviceEdgeSecret } from '../edge/edge-secret.ts';
 import { isIP } from 'node:net';
 import {
   RESERVED_SERVICE_NAMES,
@@ -31,6 +32,8 @@ export interface ServiceConfig {
   command?: string[];
   /** MCP_<S>_URL: a Streamable HTTP MCP server of the operator's, reached at this URL. */
   upstreamUrl?: string;
+  /** What requests that passed the edge carry to this service (edge/edge-secret.ts). */
+  edgeSecret: string;
 }
 
 export interface GithubConfig {
@@ -66,6 +69,8 @@ export interface Config {
   /** Browser origins allowed to call services (besides PUBLIC_URL's, and loopback ones on loopback). */
   allowedOrigins: ReadonlySet<string>;
   services: ServiceConfig[];
+  /** EDGE_SECRET, or a random one for this process: the root of every service's edge secret. */
+  edgeSecret: string;
   /** No identity provider configured and listening on loopback: one local user, one-time password. */
   localUser: boolean;
   /** Names of DANGEROUSLY_* switches that are on; each is warned about at startup. */
@@ -150,7 +155,12 @@ function parseAllowlist(text: string): Allowlist {
   return { everyone, logins };
 }
 
-function parseServices(env: NodeJS.ProcessEnv, publicUrl: string, problems: string[]): ServiceConfig[] {
+function parseServices(
+  env: NodeJS.ProcessEnv,
+  publicUrl: string,
+  edgeSecret: string,
+  problems: string[],
+): ServiceConfig[] {
   const services: ServiceConfig[] = [];
   for (const [key, value] of Object.entries(env)) {
     const m = SERVICE_SWITCH.exec(key);
@@ -193,6 +203,7 @@ function parseServices(env: NodeJS.ProcessEnv, publicUrl: string, problems: stri
       // RFC 9728 §3.1: the well-known suffix is inserted between host and path.
       metadataUrl: `${publicUrl}/.well-known/oauth-protected-resource/${name}/mcp`,
       scopes,
+      edgeSecret: serviceEdgeSecret(edgeSecret, name),
     });
   }
   return services.sort((a, b) => a.name.localeCompare(b.name));
@@ -320,7 +331,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     } else allowedOrigins.add(url.origin);
   }
 
-  const services = parseServices(env, publicUrl, problems);
+  const edgeSecret = (raw.EDGE_SECRET as string | undefined) ?? randomBytes(32).toString('base64url');
+  if (edgeSecret.length < 32) {
+    problems.push('EDGE_SECRET: must be at least 32 characters. Generate one with `just generate-secrets`.');
+  }
+  const services = parseServices(env, publicUrl, edgeSecret, problems);
   const signingKeyPem = checkSigningKey(raw.SIGNING_KEY as string | undefined, problems);
 
   if (problems.length) throw new ConfigError(problems);
@@ -347,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     clientMetadata: { allowedHosts, allowPrivateHosts: raw.DANGEROUSLY_ALLOW_PRIVATE_CLIENT_METADATA_HOSTS as boolean },
     allowedOrigins,
     services,
+    edgeSecret,
     localUser,
     dangerous,
     logLevel: raw.LOG_LEVEL as string,

@@ -219,6 +219,14 @@ export const settings = {
       secret: true,
     },
   },
+  EDGE_SECRET: {
+    type: optionalString,
+    doc: {
+      group: 'Security',
+      doc: "At least 32 characters. Each MCP service gets a secret derived from it (HMAC-SHA256 with its name) that only requests passing the edge carry (header `X-Gateway-Edge`, added from /verify's answer): a request that reaches a service any other way is refused. Required by the Compose stack (`just generate-secrets` writes it; `just` derives each service's secret); unset under `npm start`, a random one is used for that run.",
+      secret: true,
+    },
+  },
   ALLOWED_ORIGINS: {
     type: z.string().default(''),
     default: '',

@@ -89,6 +89,8 @@ export async function startServices(
           // For the service's own Origin check (MCP transport security), the edge's allowed origins.
           PUBLIC_URL: config.publicUrl,
           MCP_ALLOWED_ORIGINS: [...config.allowedOrigins].join(','),
+          // Only requests that passed the edge carry it (edge/edge-secret.ts).
+          MCP_EDGE_SECRET: service.edgeSecret,
         };
         for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name];
         Object.assign(env, catalogue[service.name]?.env);

@@ -2,7 +2,14 @@
  * Streaming reverse proxy to an MCP service: request and response bodies flow through as they
  * come (SSE included), nothing is buffered. Hop-by-hop headers (RFC 9110 §7.6.1) are dropped.
  */
-import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -38,6 +45,12 @@ export function upstreamPath(upstream: Upstream, rest: string): string {
   return upstream.path && upstream.path !== '/mcp' ? upstream.path + rest.slice('/mcp'.length) : rest;
 }
 
+export interface ProxyOptions {
+  /** The answer's headers as the client gets them (the edge adds CORS). */
+  answerHeaders?: (headers: OutgoingHttpHeaders) => OutgoingHttpHeaders;
+  onError?: (err: Error) => void;
+}
+
 /** Sends `req` to `upstream` at `path` with `headers`; pipes the answer back to `res`. */
 export function proxy(
   req: IncomingMessage,
@@ -45,7 +58,7 @@ export function proxy(
   upstream: Upstream,
   path: string,
   headers: IncomingHttpHeaders,
-  onError?: (err: Error) => void,
+  { answerHeaders = (h) => h, onError }: ProxyOptions = {},
 ): void {
   const outgoing = request(
     {
@@ -57,7 +70,7 @@ export function proxy(
       agent,
     },
     (answer) => {
-      res.writeHead(answer.statusCode ?? 502, withoutHopByHop(answer.headers));
+      res.writeHead(answer.statusCode ?? 502, answerHeaders(withoutHopByHop(answer.headers)));
       // Server-sent events must reach the client as they are written.
       if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
       answer.pipe(res);
@@ -73,7 +86,12 @@ export function proxy(
         error: { code: -32000, message: 'MCP service unavailable' },
         id: null,
       });
-      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      res
+        .writeHead(
+          502,
+          answerHeaders({ 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+        )
+        .end(body);
     } else {
       res.destroy();
     }

@@ -98,6 +98,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
     features: {
       devInteractions: { enabled: false },
+      // Not offered: no MCP client uses PAR (RFC 9126), and every path the provider serves must be
+      // in the edge's route table (edge/routes.ts). Off, discovery does not advertise it.
+      pushedAuthorizationRequests: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       userinfo: { enabled: true },
       // RFC 7591 open registration; RFC 7592 management with registration access tokens.

@@ -16,6 +16,8 @@ import type { ServiceRegistry } from '../oidc/services.ts';
 import type { Counters } from '../http/metrics.ts';
 import type { RevocationReplica } from './revocation-replica.ts';
 import { tokenHash, type TokenCache } from './token-cache.ts';
+import { EDGE_SECRET_HEADER } from '../edge/headers.ts';
+import { isLoopbackHost } from '../config/load.ts';
 
 /** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
 export interface VerifyRequest {
@@ -26,16 +28,31 @@ export interface VerifyRequest {
   /** Original host (X-Forwarded-Host); undefined is not accepted. */
   host: string | undefined;
   authorization: string | undefined;
+  /** The browser's Origin, when there is one (the client's header, forwarded unchanged). */
+  origin?: string;
 }
 
-export const IDENTITY_HEADERS = [
-  'x-user-id',
-  'x-user-login',
-  'x-user-name',
-  'x-user-email',
-  'x-user-provider',
-  'x-client-id',
-] as const;
+/**
+ * Which browser origins may call MCP services: MCP transports, "Security Warning" (servers MUST
+ * validate Origin, against DNS rebinding). Decided here so that every edge enforces it.
+ */
+export interface OriginPolicy {
+  /** PUBLIC_URL's origin. */
+  own: string;
+  /** ALLOWED_ORIGINS. */
+  allowed: ReadonlySet<string>;
+  /** A gateway on loopback also accepts http:// loopback origins (local development). */
+  loopback: boolean;
+}
+
+export function originAllowed(policy: OriginPolicy, origin: string | undefined): boolean {
+  if (origin === undefined) return true; // not a browser, or a same-origin navigation
+  if (origin === policy.own || policy.allowed.has(origin)) return true;
+  const url = URL.parse(origin);
+  return policy.loopback && url !== null && url.protocol === 'http:' && isLoopbackHost(url.hostname);
+}
+
+export { IDENTITY_HEADERS } from '../edge/headers.ts';
 
 export interface Decision {
   status: 200 | 400 | 401 | 403 | 404;
@@ -50,6 +67,7 @@ export interface Decision {
 
 export interface DeciderDeps {
   publicHost: string;
+  origins: OriginPolicy;
   counters: Counters;
   registry: ServiceRegistry;
   verifier: AccessTokenVerifier;
@@ -90,8 +108,11 @@ const OK_KEY = '200 ok';
  */
 const IDENTITY = Symbol('identity headers');
 type WithIdentity = AccessTokenClaims & { [IDENTITY]?: Record<string, string> };
-function identityHeaders(claims: WithIdentity): Record<string, string> {
+function identityHeaders(claims: WithIdentity, service: ServiceConfig): Record<string, string> {
+  // A token's claims are for one service (its audience, checked before this): the edge secret of
+  // that service travels with them (edge/chain.ts).
   return (claims[IDENTITY] ??= {
+    [EDGE_SECRET_HEADER]: service.edgeSecret,
     'x-user-id': headerSafe(claims.sub),
     'x-user-login': headerSafe(claims.preferred_username),
     'x-user-name': headerSafe(claims.name),
@@ -193,7 +214,17 @@ export class VerifyDecider {
     }
     const name = SERVICE_PATH.exec(req.uri)?.[1];
     const service = name === undefined ? undefined : this.deps.registry.byName(name);
-    return service ?? this.notFound('unknown_service', 'no MCP service at this path');
+    if (!service) return this.notFound('unknown_service', 'no MCP service at this path');
+    if (!originAllowed(this.deps.origins, req.origin)) {
+      return {
+        status: 403,
+        headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+        body: { error: 'access_denied', error_description: 'this origin may not call MCP services' },
+        reason: 'origin_refused',
+        service,
+      };
+    }
+    return service;
   }
 
   /**
@@ -205,9 +236,10 @@ export class VerifyDecider {
     const service = this.resolveService(req);
     if ('status' in service) return service;
 
-    // CORS preflights carry no credentials (Fetch standard §4.8); the edge answers them.
+    // CORS preflights carry no credentials (Fetch standard §4.8): the edge answers those itself;
+    // any other OPTIONS passes to the service, as having come through the edge.
     if (req.method === 'OPTIONS' || req.method.toUpperCase() === 'OPTIONS') {
-      return { status: 200, headers: {}, reason: 'preflight', service };
+      return { status: 200, headers: { [EDGE_SECRET_HEADER]: service.edgeSecret }, reason: 'preflight', service };
     }
 
     const authorization = req.authorization;
@@ -331,7 +363,7 @@ export class VerifyDecider {
         claims,
       );
     }
-    return { status: 200, headers: identityHeaders(claims), reason: 'ok', service, claims };
+    return { status: 200, headers: identityHeaders(claims, service), reason: 'ok', service, claims };
   }
 
   /** Logs a refusal once, at info, with its reason: an operator can tell "never sent" from "refused". */

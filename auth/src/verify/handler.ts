@@ -18,6 +18,8 @@ export function forwardAuthRequest(req: IncomingMessage): VerifyRequest {
     uri: first(h['x-forwarded-uri']) ?? '',
     host: first(h['x-forwarded-host']),
     authorization: h.authorization,
+    // Traefik forwards the client's own headers: its Origin is the browser's.
+    origin: first(h.origin),
   };
 }
 

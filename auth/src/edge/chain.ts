@@ -1,0 +1,94 @@
+/**
+ * The chain every request to an MCP service goes through, in order, described once (design.md
+ * "What a service receives"). The in-process edge runs it (edge.ts), and the production edges'
+ * configurations are generated from it: Traefik's middlewares (scripts/generate-deploy.ts) and
+ * Caddy's handlers (edge/caddy.ts).
+ *
+ *   cors                 preflights answered at the edge; CORS headers on every answer
+ *   strip                client-sent identity and edge headers removed (nobody forges who they are)
+ *   forward-auth         the /verify decision: token, audience, admission, scope, Origin policy;
+ *                        on 200 its identity headers (and the edge secret) replace the request's
+ *   strip                Authorization and Cookie stay at the edge
+ *   strip-prefix         `/<service>` removed: the service serves `/mcp`
+ */
+import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from './headers.ts';
+
+export { EDGE_SECRET_HEADER, IDENTITY_HEADERS };
+
+/** Headers copied from a 200 /verify answer onto the request (Traefik `authResponseHeaders`). */
+export const AUTH_RESPONSE_HEADERS: readonly string[] = [...IDENTITY_HEADERS, EDGE_SECRET_HEADER];
+
+/**
+ * CORS for MCP services. MCP clients authenticate with a bearer token, never with cookies (no
+ * credentials are allowed), so any origin may read the answers: a browser origin that may not
+ * *call* a service is refused by the Origin policy in the /verify decision (MCP transports,
+ * "Security Warning"; ALLOWED_ORIGINS), at every edge alike.
+ */
+export const CORS = {
+  allowOrigin: '*',
+  allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+  allowHeaders: [
+    'Authorization',
+    'Content-Type',
+    'Accept',
+    'Mcp-Session-Id',
+    'MCP-Protocol-Version',
+    'Last-Event-ID',
+    'Mcp-Method',
+    'Mcp-Name',
+  ],
+  exposeHeaders: ['Mcp-Session-Id', 'MCP-Protocol-Version', 'WWW-Authenticate'],
+  maxAge: 600,
+} as const;
+
+export type ChainStep =
+  | { step: 'cors' }
+  | { step: 'strip'; name: string; headers: readonly string[] }
+  | {
+      step: 'forward-auth';
+      path: '/verify';
+      responseHeaders: readonly string[];
+      /** Largest /verify answer the edge reads (an OAuth error body is far smaller). */
+      maxResponseBodySize: number;
+    }
+  | { step: 'strip-prefix' };
+
+export const CHAIN: readonly ChainStep[] = [
+  { step: 'cors' },
+  { step: 'strip', name: 'strip-client-identity', headers: AUTH_RESPONSE_HEADERS },
+  { step: 'forward-auth', path: '/verify', responseHeaders: AUTH_RESPONSE_HEADERS, maxResponseBodySize: 65_536 },
+  { step: 'strip', name: 'strip-credentials', headers: ['authorization', 'cookie'] },
+  { step: 'strip-prefix' },
+];
+
+/**
+ * A CORS preflight (Fetch standard §3.2.2 / §4.8): OPTIONS with Origin and
+ * Access-Control-Request-Method. Answered at the edge, 200, never forwarded.
+ */
+export function isPreflight(method: string | undefined, headers: Record<string, unknown>): boolean {
+  return method === 'OPTIONS' && !!headers.origin && !!headers['access-control-request-method'];
+}
+
+/** The preflight answer's headers (as Traefik's headers middleware writes them). */
+export function preflightHeaders(): Record<string, string> {
+  return {
+    'access-control-allow-headers': CORS.allowHeaders.join(','),
+    'access-control-allow-methods': CORS.allowMethods.join(','),
+    'access-control-allow-origin': CORS.allowOrigin,
+    'access-control-max-age': String(CORS.maxAge),
+  };
+}
+
+/** The CORS headers added to every other answer, the service's or the edge's. */
+export function responseCorsHeaders(): Record<string, string> {
+  return {
+    'access-control-allow-origin': CORS.allowOrigin,
+    'access-control-expose-headers': CORS.exposeHeaders.join(','),
+  };
+}
+
+/** `Vary: Origin` appended to an answer's Vary (Traefik's addVaryHeader). */
+export function withVaryOrigin(vary: string | undefined): string {
+  if (!vary) return 'Origin';
+  return vary === 'Origin' ? vary : `${vary},Origin`;
+}
