@@ -27,8 +27,9 @@ export interface AuthRoute {
 /**
  * Every path the auth service answers from outside. oidc-provider's own routes are those of its
  * `lib/helpers/initialize_app.js` for the features enabled in oidc/provider.ts (PAR, device flow,
- * CIBA, logout are off); tests/unit/routes.test.ts checks this list against the provider's
- * discovery document and the Express app's routes.
+ * CIBA, logout are off; its `POST /session/end/confirm`, registered whatever the features, belongs
+ * to logout and is not routed); tests/unit/routes.test.ts checks this list against the provider's
+ * routes by name, its discovery document and the Express app's routes.
  */
 export const AUTH_ROUTES: readonly AuthRoute[] = [
   // RFC 8414 §3 and OIDC Discovery §4, and their path-suffixed forms (RFC 8414 §3.1,
