@@ -46,6 +46,7 @@ export function createEdge(options: EdgeOptions) {
   const { config, decider, upstreams, logger } = options;
   const proto = new URL(config.publicUrl).protocol.replace(':', '');
   const services = new Set(config.services.map((s) => s.name));
+  const debug = logger.isLevelEnabled('debug');
 
   /** The request a service receives: what the chain left of the client's, plus the edge's own. */
   function forwarded(req: IncomingMessage): IncomingHttpHeaders {
@@ -115,6 +116,9 @@ export function createEdge(options: EdgeOptions) {
       return;
     }
     const route = routeOf(target.path, services);
+    // Where each path went, for an operator debugging routing (and for the tests, which check
+    // every path their clients requested against the Traefik rules: tests/support/stack.ts).
+    if (debug) logger.debug({ method: req.method, path: target.path, route: route.to }, 'edge routed');
     switch (route.to) {
       case 'internal':
       case 'none':
