@@ -2,17 +2,28 @@
  * A native MCP service over Streamable HTTP (the official SDK's transport): `/mcp` for MCP,
  * `/health` for the container healthcheck. Listens on HOST:PORT (defaults 127.0.0.1:3000).
  * Stateless services get a fresh server per request; stateful ones keep one per session.
+ * Every request but `/health` must come through the gateway's edge (edge-guard.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { pino } from 'pino';
+import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-guard.ts';
+import { applyKeepAlive } from './keep-alive.ts';
 
 export interface ServiceOptions {
   name: string;
   /** Builds the MCP server for a request (stateless) or a session (stateful). */
   create: () => McpServer;
   stateful: boolean;
+  /**
+   * The service's edge secret (MCP_EDGE_SECRET): requests without it in X-Gateway-Edge are
+   * refused. Undefined: no check (a service on loopback only; `listen` decides from HOST).
+   */
+  edgeSecret?: string;
+  /** Where refusals are logged; a pino logger named after the service by default. */
+  log?: EdgeGuardLog;
 }
 
 function jsonRpcError(res: ServerResponse, status: number, message: string): void {
@@ -22,6 +33,7 @@ function jsonRpcError(res: ServerResponse, status: number, message: string): voi
 
 export function createServiceHandler(options: ServiceOptions) {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
+  const fromEdge = createEdgeGuard(options.edgeSecret, options.log ?? pino({ name: options.name }));
 
   async function handleStateless(req: IncomingMessage, res: ServerResponse) {
     const server = options.create();
@@ -59,6 +71,8 @@ export function createServiceHandler(options: ServiceOptions) {
         .end(JSON.stringify({ status: 'ok', service: options.name }));
       return;
     }
+    // Before anything of MCP runs: no transport, session or server for a request not from the edge.
+    if (!fromEdge(req, res)) return;
     if (path !== '/mcp') {
       jsonRpcError(res, 404, 'Not found');
       return;
@@ -71,10 +85,13 @@ export function createServiceHandler(options: ServiceOptions) {
   };
 }
 
+/** Serves on HOST:PORT; exits EX_CONFIG (78) when its edge secret setting forbids starting. */
 export async function listen(options: ServiceOptions): Promise<Server> {
-  const server = createServer(createServiceHandler(options));
   const port = Number(process.env.PORT ?? 3000);
-  const host = process.env.HOST ?? '127.0.0.1';
+  const host = process.env.HOST || '127.0.0.1';
+  const log = options.log ?? pino({ name: options.name });
+  const edgeSecret = startupEdgeSecret(process.env, host, options.name, log);
+  const server = applyKeepAlive(createServer(createServiceHandler({ ...options, log, edgeSecret })));
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const stop = () => server.close(() => process.exit(0));
   process.once('SIGTERM', stop);

@@ -4,7 +4,7 @@
  * per service as `MCP_<SERVICE>_*` (e.g. `MCP_EVERYTHING_PROXY_MAX_SESSIONS`), which wins:
  * the gateway's `npm start` hands a service only its own `MCP_<SERVICE>_*` variables.
  */
-import { isIP } from 'node:net';
+import { EDGE_SECRET_ENV, isLoopbackHost } from '../../shared/edge-guard.ts';
 
 export interface ProxyConfig {
   /** argv of the stdio MCP server; `node` means the Node running the proxy. */
@@ -16,6 +16,11 @@ export interface ProxyConfig {
   allowedOrigins: Set<string> | '*';
   /** Also allow http loopback origins (the proxy listens on loopback, as under `npm start`). */
   allowLoopbackOrigins: boolean;
+  /**
+   * MCP_EDGE_SECRET: only requests carrying it in X-Gateway-Edge are served (shared/edge-guard.ts).
+   * Not read by loadConfig: main.ts reads it with the startup policy (exit 78 when missing).
+   */
+  edgeSecret?: string;
   maxSessions: number;
   maxSessionsPerUser: number;
   idleTimeoutMs: number;
@@ -92,11 +97,6 @@ function parseOrigins(raw: string | undefined): Set<string> | '*' {
   return origins;
 }
 
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
-}
-
 export function loadConfig(argv: string[], env: Env): ProxyConfig {
   const host = env.HOST || '127.0.0.1';
   const port = Number(env.PORT ?? 3000);
@@ -118,14 +118,21 @@ export function loadConfig(argv: string[], env: Env): ProxyConfig {
   };
 }
 
-/** What a child inherits: the proxy's environment without the proxy's own settings or any identity. */
+/**
+ * What a child inherits: the proxy's environment without the proxy's own settings, any identity,
+ * or the edge secret (a credential for the edge → proxy hop only: a child that had it could pass
+ * for the edge to this proxy).
+ */
 export function childBaseEnv(env: Env): Record<string, string> {
   const service = env.MCP_SERVICE_NAME ? `MCP_${env.MCP_SERVICE_NAME.toUpperCase().replaceAll('-', '_')}_` : '';
   const own = (name: string) =>
     name === 'HOST' ||
     name === 'PORT' ||
+    name === EDGE_SECRET_ENV ||
     /^MCP_(PROXY_|ALLOWED_ORIGINS$|USER_|CLIENT_ID$)/.test(name) ||
-    (service !== '' && /^(PROXY_|ALLOWED_ORIGINS$)/.test(name.slice(service.length)) && name.startsWith(service));
+    (service !== '' &&
+      /^(PROXY_|ALLOWED_ORIGINS$|EDGE_SECRET$)/.test(name.slice(service.length)) &&
+      name.startsWith(service));
   const result: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined && !own(name)) result[name] = value;
   return result;

@@ -1,14 +1,16 @@
 /**
  * The HTTP side: `/health`, and `/mcp` as the Streamable HTTP transport (MCP 2025-11-25,
  * basic/transports). What is checked here, before a session's SDK transport sees the request:
- * Origin, MCP-Protocol-Version, the session and its owner, the body's size, and for a new
- * session the limits. Every refusal is an HTTP status with a JSON-RPC error body.
+ * that it came through the gateway's edge (X-Gateway-Edge, shared/edge-guard.ts), Origin,
+ * MCP-Protocol-Version, the session and its owner, the body's size, and for a new session the
+ * limits. Every refusal is an HTTP status with a JSON-RPC error body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import { createEdgeGuard, isLoopbackHost } from '../../shared/edge-guard.ts';
 import { callerIdentity } from '../../shared/identity.ts';
-import { isLoopbackHost, type ProxyConfig } from './config.ts';
+import type { ProxyConfig } from './config.ts';
 import type { SessionManager } from './sessions.ts';
 
 /** The revisions this proxy relays: every one the SDK speaks (2025-11-25, -06-18, -03-26 and older). */
@@ -61,6 +63,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 export function createHandler(config: ProxyConfig, sessions: SessionManager, logger: Logger) {
+  const fromEdge = createEdgeGuard(config.edgeSecret, logger);
+
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const origin = header(req, 'origin');
     if (!originAllowed(config, origin)) {
@@ -122,6 +126,9 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, log
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(health));
       return;
     }
+    // First of all, before the Origin check: a request not from the edge gets 403 and touches
+    // no session; one from it goes on without the header (no child, log or tool sees it).
+    if (!fromEdge(req, res)) return;
     if (path !== '/mcp') return sendError(res, 404, -32000, 'Not found');
     handleMcp(req, res).catch((err: Error) => {
       logger.error({ err: err.message }, 'request failed');

@@ -7,6 +7,7 @@
  * Settings: see mcp-services/proxy/README.md.
  */
 import { pino } from 'pino';
+import { startupEdgeSecret } from '../../shared/edge-guard.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startProxy } from './proxy.ts';
 
@@ -24,6 +25,8 @@ const logger = pino({
   base: { component: 'mcp-proxy', service: config.serviceName },
   timestamp: pino.stdTimeFunctions.isoTime,
 });
+// MCP_EDGE_SECRET: required off loopback (exit 78 without it), and out of the environment from here on.
+config.edgeSecret = startupEdgeSecret(process.env, config.host, 'mcp-proxy', logger);
 
 const proxy = await startProxy(config, logger);
 logger.info({ url: proxy.url, command: config.command[0] }, 'listening');

@@ -1,6 +1,7 @@
 /** The proxy as a whole: an HTTP server over the session manager, and its orderly stop. */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { applyKeepAlive } from '../../shared/keep-alive.ts';
 import { childBaseEnv, type ProxyConfig } from './config.ts';
 import { createHandler } from './http.ts';
 import { createSessionManager, type SessionManager } from './sessions.ts';
@@ -21,7 +22,7 @@ export async function startProxy(
   env: Record<string, string | undefined> = process.env,
 ): Promise<RunningProxy> {
   const sessions = createSessionManager(config, childBaseEnv(env), logger);
-  const server = createServer(createHandler(config, sessions, logger));
+  const server = applyKeepAlive(createServer(createHandler(config, sessions, logger)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
