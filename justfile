@@ -6,9 +6,10 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Node >= 22.18 for the scripts (fetched from the npm registry once when the system's is older).
 node := "sh scripts/with-node.sh node"
 
-# Prints `--profile <service>` for each MCP service enabled in .env (`--all`: every service).
-# Each recipe line assigns its output first, so that a failure stops the recipe (bash -e).
-profiles := node + " scripts/compose-profiles.ts"
+# Every `docker compose` goes through scripts/compose.ts: it enables the profile of each MCP service
+# enabled in .env (`--all`: every service) and gives Compose each service's edge secret, derived from
+# EDGE_SECRET; docker-compose.yml refuses to start without them.
+compose := node + " scripts/compose.ts"
 
 # List the recipes
 default:
@@ -16,22 +17,22 @@ default:
 
 # Build and start Traefik, Redis, auth and every MCP service enabled in .env
 up: _env
-    p="$({{ profiles }} .env)"; docker compose $p up -d --build --remove-orphans
+    {{ compose }} up -d --build --remove-orphans
 
 # Stop and remove the stack's containers (volumes are kept)
-down:
-    p="$({{ profiles }} --all)"; docker compose $p down --remove-orphans
+down: _env
+    {{ compose }} --all down --remove-orphans
 
 # Stop, then start again with the current .env
 restart: down up
 
 # Show logs, e.g. `just logs -f auth`
-logs *args:
-    p="$({{ profiles }} --all)"; docker compose $p logs {{ args }}
+logs *args: _env
+    {{ compose }} --all logs {{ args }}
 
 # List the stack's containers and their health
-ps:
-    p="$({{ profiles }} --all)"; docker compose $p ps
+ps: _env
+    {{ compose }} --all ps
 
 # Check the public endpoints: discovery, each enabled service's metadata and its 401 challenge
 check-health: _env
@@ -44,13 +45,13 @@ check-health: _env
     report() { if [ "$1" = "$2" ]; then echo "ok    $3"; else echo "FAIL  $3 (HTTP $1, expected $2)"; failed=1; fi; }
     status() { curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$@" || true; }
     # /health is not routed from outside: ask the auth service from inside its container.
-    if docker compose exec -T auth node -e "fetch('http://127.0.0.1:8080/health').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"; then
+    if {{ compose }} exec -T auth node -e "fetch('http://127.0.0.1:8080/health').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"; then
       echo "ok    auth /health (inside the stack)"
     else
       echo "FAIL  auth /health (inside the stack)"; failed=1
     fi
     report "$(status "$base/.well-known/oauth-authorization-server")" 200 "$base/.well-known/oauth-authorization-server"
-    services="$({{ profiles }} --services .env)"
+    services="$({{ compose }} --services)"
     for service in $services; do
       report "$(status "$base/.well-known/oauth-protected-resource/$service/mcp")" 200 "$base/.well-known/oauth-protected-resource/$service/mcp"
       # Without a token, ForwardAuth answers 401 with the WWW-Authenticate challenge.
@@ -66,25 +67,29 @@ test:
 dev:
     npm start
 
+# Regenerate docker-compose.yml and traefik/dynamic from the code (routes, chain, catalogue)
+generate-deploy:
+    npm run generate:deploy
+
 # Fill the empty secrets of .env (created from .env.example if absent); never overwrites a value
 generate-secrets:
     {{ node }} scripts/generate-secrets.ts .env
 
 # List the registered clients
-clients:
-    docker compose exec auth node auth/src/cli.ts clients list
+clients: _env
+    {{ compose }} exec auth node auth/src/cli.ts clients list
 
 # Show one registered client
-client id:
-    docker compose exec auth node auth/src/cli.ts clients show {{ quote(id) }}
+client id: _env
+    {{ compose }} exec auth node auth/src/cli.ts clients show {{ quote(id) }}
 
 # Revoke a client and every token and grant it holds
-revoke-client id:
-    docker compose exec auth node auth/src/cli.ts clients revoke {{ quote(id) }}
+revoke-client id: _env
+    {{ compose }} exec auth node auth/src/cli.ts clients revoke {{ quote(id) }}
 
 # Make a new signing key current (the previous ones keep verifying until they retire)
-keys-rotate:
-    docker compose exec auth node auth/src/cli.ts keys rotate
+keys-rotate: _env
+    {{ compose }} exec auth node auth/src/cli.ts keys rotate
 
 _env:
     @test -f .env || { echo ".env is missing: run 'just generate-secrets', then edit .env (docs/deployment.md)" >&2; exit 1; }

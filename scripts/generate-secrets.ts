@@ -35,6 +35,15 @@ export const SECRETS: Secret[] = [
     generate: () => randomBytes(48).toString('base64url'),
   },
   {
+    name: 'EDGE_SECRET',
+    doc: [
+      "Root of the MCP services' edge secrets (auth/src/edge/edge-secret.ts); at least 32 characters.",
+      'The Compose stack requires it; `just` derives each service’s secret from it.',
+    ],
+    // 256 bits (RFC 7518 §3.2: an HMAC-SHA256 key of at least the hash's size), 43 characters.
+    generate: () => randomBytes(32).toString('base64url'),
+  },
+  {
     name: 'REDIS_PASSWORD',
     doc: [
       "Password of the Compose stack's Redis (docker-compose.yml builds REDIS_URL from it). Compose only:",

@@ -7,6 +7,13 @@ import { boot, onShutdown, printLocalLogin } from './boot.ts';
 
 const { config, logger, store, service } = await boot();
 const server = createServer(service.handler);
+// Traefik keeps an idle connection to a backend for 90 s (serversTransport idleConnTimeout; its
+// ForwardAuth client, Go's default transport, likewise). The side that closes an idle connection
+// must be Traefik, or it may send a request (every /verify) on a connection the moment auth closes
+// it, and the request fails (RFC 9112 §9.5: a close racing a request loses that request). Node's
+// default keep-alive is 5 s: outlive Traefik's, with the headers timeout just above it.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 121_000;
 server.listen(config.port, config.host, () => {
   logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}` }, 'auth service listening');
   for (const s of config.services) logger.info({ mcpService: s.name, url: s.resource }, 'MCP service');
