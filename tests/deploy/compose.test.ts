@@ -29,6 +29,7 @@ import {
 import { EDGE_SECRET_ENV, LOGGING } from '../../scripts/deploy/compose-config.ts';
 import { AUTH, MCP_SERVICES, SERVICE_PORT } from '../../scripts/deploy/topology.ts';
 import { fillSecrets, SECRETS, type Secret } from '../../scripts/generate-secrets.ts';
+import { composeConfig, EDGE_SECRET, ENV } from '../support/compose-config.ts';
 import { CATALOGUE } from '../../mcp-services/catalogue.ts';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -39,56 +40,8 @@ const composeText = read('docker-compose.yml');
 const compose: Yaml = parse(composeText);
 const services: Record<string, Yaml> = compose.services;
 
-const EDGE_SECRET = 'e'.repeat(43);
-const ENV = `BASE_DOMAIN=mcp.example.com\nACME_EMAIL=admin@example.com\nREDIS_PASSWORD=0123abcd\nEDGE_SECRET=${EDGE_SECRET}\n`;
-
 describe('docker-compose config', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'compose-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  /**
-   * `docker-compose config` (v1) with this .env, every profile on, in the environment
-   * scripts/compose.ts would give `docker compose` (`extra` added, `without` removed).
-   */
-  function config(
-    env: string,
-    { extra = {}, without = [] }: { extra?: Record<string, string>; without?: string[] } = {},
-  ): { status: number | null; stdout: string; stderr: string } {
-    writeFileSync(join(dir, '.env'), env);
-    const fileEnv = dotenv.parse(env);
-    // Only the temporary .env and what compose.ts derives may provide values, not this process's environment.
-    const base = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-    const planned = plan(parseArgs(['--all']), { ...fileEnv, EDGE_SECRET: EDGE_SECRET }, composeText, base);
-    if ('problems' in planned) throw new Error(planned.problems.join('\n'));
-    const childEnv: NodeJS.ProcessEnv = { ...planned.invocation.env, ...extra };
-    for (const name of without) delete childEnv[name];
-    // compose.ts runs `docker compose <profiles>`; Debian's v1 is `docker-compose`.
-    const [command, ...args] = planned.invocation.argv;
-    expect(command).toBe('compose');
-    const result = spawnSync(
-      'docker-compose',
-      [
-        '--project-directory',
-        dir,
-        '--env-file',
-        join(dir, '.env'),
-        '-f',
-        new URL('docker-compose.yml', ROOT).pathname,
-        ...args,
-        'config',
-      ],
-      { encoding: 'utf8', env: childEnv },
-    );
-    if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(
-        "docker-compose is not installed: install Debian's package (`apt-get install docker-compose`); .ci/run does.",
-      );
-    }
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
+  const config = composeConfig;
 
   test('is valid with every profile, and interpolates .env and the derived edge secrets', () => {
     const { status, stdout, stderr } = config(ENV);
