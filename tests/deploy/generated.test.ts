@@ -76,6 +76,20 @@ describe('each container runs what npm start runs', () => {
     expect(entry.env ?? {}).toEqual(entry.container.dataVolume ? { MCP_DATA_DIR: `${REPO_ROOT}.data/${name}` } : {});
   });
 
+  test('the image installs NPM_PACKAGES where the container commands look (IMAGE_NPM_ROOT)', () => {
+    const dockerfile = readFileSync(`${REPO_ROOT}mcp-services/Dockerfile`, 'utf8').replace(/\\\n/g, ' ');
+    // Official Node images: npm's global prefix is /usr/local, and the install runs as root.
+    expect(IMAGE_NPM_ROOT).toBe('/usr/local/lib/node_modules');
+    expect(dockerfile).toMatch(/^FROM node:\d+-slim$/m);
+    const install = dockerfile.split('\n').find((l) => l.includes('$NPM_PACKAGES') && l.startsWith('RUN'));
+    expect(install).toMatch(/npm install --global .*\$NPM_PACKAGES/);
+    const lines = dockerfile.split('\n');
+    // In the runtime stage, before it drops to the node user.
+    const runtime = lines.findLastIndex((l) => l.startsWith('FROM '));
+    expect(lines.indexOf(install!)).toBeGreaterThan(runtime);
+    expect(lines.indexOf(install!)).toBeLessThan(lines.findLastIndex((l) => l.startsWith('USER node')));
+  });
+
   test('playwright keeps its profile per session (--isolated), as under npm start', () => {
     expect(compose.services.playwright.command).toContain('--isolated');
     expect(CATALOGUE.playwright!.command).toContain('--isolated');
