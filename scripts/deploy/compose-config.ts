@@ -202,24 +202,26 @@ export function composeFile(): Yaml {
 export function composeComments(): [string[], string][] {
   return [
     [['services', 'traefik', 'entrypoint'], TRAEFIK_ENTRYPOINT_COMMENT],
-    [['services', 'traefik', 'volumes'], ' Read-only for Traefik; access to the Docker API is still root-equivalent.'],
-    [['services', 'redis', 'networks'], ' backend only: auth is the one container that reaches Redis.'],
+    [['services', 'traefik', 'volumes'], 'Read-only for Traefik; access to the Docker API is still root-equivalent.'],
+    [['services', 'redis', 'networks'], 'backend only: auth is the one container that reaches Redis.'],
     [
       ['services', AUTH.container, 'networks'],
-      ' edge: Traefik, and the way out to the identity providers; backend: Redis.',
+      'edge: Traefik, and the way out to the identity providers; backend: Redis.',
     ],
     ...MCP_SERVICES.map((name): [string[], string] => {
       const egress = CATALOGUE[name]!.container.egress;
       return [
         ['services', name, 'networks'],
         egress
-          ? ` Its own network with Traefik, and a way out of its own: ${egress}.`
-          : ' Only its own network with Traefik: no other container, and no way out.',
+          ? `Its own network with Traefik, and a way out of its own: ${egress}.`
+          : 'Only its own network with Traefik: no other container, and no way out.',
       ];
     }),
   ];
 }
 
-const TRAEFIK_ENTRYPOINT_COMMENT = `Traefik reads its static configuration from a file OR flags OR environment, never a mix, and a
- file cannot read the environment: check .env's values, render \${ACME_EMAIL} into traefik/traefik.yml
- at Traefik's default location (read by \`traefik\` and \`traefik healthcheck\`), then start.`;
+const TRAEFIK_ENTRYPOINT_COMMENT =
+  'Traefik reads its static configuration from a file OR flags OR environment, never a mix, and a file ' +
+  "cannot read the environment: check .env's values, render ${ACME_EMAIL} into traefik/traefik.yml at " +
+  "Traefik's default location (read by `traefik` and `traefik healthcheck`), then start. BASE_DOMAIN is " +
+  'read by the auth routers (traefik/dynamic/auth-routes.yml): a host name only, nothing a rule could misread.';

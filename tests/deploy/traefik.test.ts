@@ -4,6 +4,7 @@
  * by scripts/generate-deploy.ts). Traefik must route every path exactly where the route table
  * (auth/src/edge/routes.ts) sends it, through the chain (auth/src/edge/chain.ts) for MCP services.
  */
+import { readFileSync } from 'node:fs';
 import { AUTH_ROUTES, INTERNAL_ROUTES, normalizeTarget, routeOf, serviceRoutes } from '../../auth/src/edge/routes.ts';
 import { AUTH_RESPONSE_HEADERS, CHAIN, CORS } from '../../auth/src/edge/chain.ts';
 import {
@@ -268,6 +269,7 @@ describe('static configuration', () => {
     const [major, minor, patch] = TRAEFIK_IMAGE.replace('traefik:v', '').split('.').map(Number);
     expect(major === 3 && minor === 6 && patch! >= 22).toBe(true);
     expect(compose.services.traefik.image).toBe(TRAEFIK_IMAGE);
+    expect(readFileSync(new URL('../../traefik/traefik.yml', import.meta.url), 'utf8')).toContain(TRAEFIK_IMAGE);
   });
 
   test('web redirects permanently to websecure', () => {
