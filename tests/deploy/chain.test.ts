@@ -306,7 +306,7 @@ describe('what the service receives (either edge)', () => {
     'x-client-id': '<client>',
   };
 
-  test.each(edges.length ? edges.map((e) => e.name) : ['local', 'traefik'])('%s', async (name) => {
+  test.each(['local', 'traefik'] as const)('%s', async (name) => {
     const edge = edges.find((e) => e.name === name)!;
     const secret = serviceEdgeSecret(EDGE_SECRET, SERVICE);
     for (const id of [
