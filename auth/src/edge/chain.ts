@@ -69,13 +69,14 @@ export function isPreflight(method: string | undefined, headers: Record<string, 
   return method === 'OPTIONS' && !!headers.origin && !!headers['access-control-request-method'];
 }
 
-/** The preflight answer's headers (as Traefik's headers middleware writes them). */
+/** The preflight answer's headers (as Traefik v3's headers middleware writes them: header.go processCorsHeaders). */
 export function preflightHeaders(): Record<string, string> {
   return {
     'access-control-allow-headers': CORS.allowHeaders.join(','),
     'access-control-allow-methods': CORS.allowMethods.join(','),
     'access-control-allow-origin': CORS.allowOrigin,
     'access-control-max-age': String(CORS.maxAge),
+    'access-control-expose-headers': CORS.exposeHeaders.join(','),
   };
 }
 

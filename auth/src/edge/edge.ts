@@ -42,6 +42,15 @@ function withCors(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
 
 const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
+/**
+ * Request headers with `_` in their name are dropped, as Traefik's entry point does
+ * (underscoreHeadersStrategy: delete, traefik/traefik.yml): many backends (CGI, WSGI, PHP, nginx)
+ * read `X_User_Id` as `X-User-Id`, which the chain would otherwise never have stripped.
+ */
+function dropUnderscoreHeaders(req: IncomingMessage): void {
+  for (const name of Object.keys(req.headers)) if (name.includes('_')) delete req.headers[name];
+}
+
 export function createEdge(options: EdgeOptions) {
   const { config, decider, upstreams, logger } = options;
   const proto = new URL(config.publicUrl).protocol.replace(':', '');
@@ -110,6 +119,7 @@ export function createEdge(options: EdgeOptions) {
   }
 
   return function edge(req: IncomingMessage, res: ServerResponse): void {
+    dropUnderscoreHeaders(req);
     const target = normalizeTarget(req.url ?? '/');
     if (target === 'rejected') {
       json(res, 400, { error: 'invalid_request', error_description: 'the request path is not acceptable' });
