@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AUTH_RESPONSE_HEADERS, responseCorsHeaders } from '../../auth/src/edge/chain.ts';
+import { AUTH_RESPONSE_HEADERS } from '../../auth/src/edge/chain.ts';
 import { serviceEdgeSecret } from '../../auth/src/edge/edge-secret.ts';
 import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../auth/src/edge/headers.ts';
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
