@@ -7,6 +7,10 @@
  * copied to a `.env` (in a temporary directory, named by DOTENV_CONFIG_PATH, so that a
  * developer's own `.env` is left alone) and `npm start`, with PORT, the GitHub stand-in's
  * settings and `env` set from outside, as a user would set them in that `.env`.
+ *
+ * The edge is the local one, or Caddy with GATEWAY_EDGE=caddy in the test run's environment
+ * (`npm run test:e2e:caddy`): then the same stack runs as `npm run start:caddy` (`--edge=caddy`),
+ * and `stop()` also checks that Caddy did not outlive the gateway.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,8 +21,18 @@ import type { GitHubStandin } from './github-standin.ts';
 export { freePort } from '../../auth/src/http/free-port.ts';
 import { freePort } from '../../auth/src/http/free-port.ts';
 
+export type EdgeKind = 'local' | 'caddy';
+
+/** The edge the end-to-end suites go through: GATEWAY_EDGE (default: the local edge). */
+export const GATEWAY_EDGE: EdgeKind = (() => {
+  const edge = process.env.GATEWAY_EDGE || 'local';
+  if (edge !== 'local' && edge !== 'caddy') throw new Error(`GATEWAY_EDGE=${edge}: local or caddy`);
+  return edge;
+})();
+
 export interface Stack {
   url: string;
+  edge: EdgeKind;
   port: number;
   output: () => string;
   logs: () => Record<string, unknown>[];
@@ -27,8 +41,9 @@ export interface Stack {
 }
 
 export async function startStack(
-  options: { github?: GitHubStandin; env?: Record<string, string>; readme?: boolean } = {},
+  options: { github?: GitHubStandin; env?: Record<string, string>; readme?: boolean; edge?: EdgeKind } = {},
 ): Promise<Stack> {
+  const edge = options.edge ?? GATEWAY_EDGE;
   const port = await freePort();
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port) };
   const github = options.github && {
@@ -46,14 +61,14 @@ export async function startStack(
     dotenvDir = mkdtempSync(join(tmpdir(), 'readme-stack-'));
     copyFileSync('.env.example', join(dotenvDir, '.env'));
     url = `http://localhost:${port}`;
-    child = spawn('npm', ['start', '--silent'], {
+    child = spawn('npm', edge === 'caddy' ? ['run', 'start:caddy', '--silent'] : ['start', '--silent'], {
       // What the environment sets wins over .env (dotenv never overrides), as for a user.
       env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), ...github, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } else {
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ['auth/src/embedded.ts'], {
+    child = spawn(process.execPath, ['auth/src/embedded.ts', ...(edge === 'caddy' ? ['--edge=caddy'] : [])], {
       env: {
         ...base,
         DOTENV_CONFIG_PATH: '/nonexistent',
@@ -66,6 +81,13 @@ export async function startStack(
     });
   }
   let out = '';
+  const logs = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  /** Caddy's process, when it is the edge (`Caddy started`). */
+  const caddyPid = () => logs().find((l) => l.msg === 'Caddy started')?.pid as number | undefined;
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const deadline = Date.now() + 30_000;
@@ -73,20 +95,22 @@ export async function startStack(
     if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}):\n${out}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
+      killCaddy(caddyPid());
       throw new Error(`the gateway did not start:\n${out}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  if (edge === 'caddy' && caddyPid() === undefined) {
+    child.kill('SIGKILL');
+    throw new Error(`GATEWAY_EDGE=caddy, but the gateway did not start Caddy:\n${out}`);
+  }
   return {
     url,
     port,
+    edge,
     process: child,
     output: () => out,
-    logs: () =>
-      out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    logs,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
@@ -95,7 +119,20 @@ export async function startStack(
       const [code] = (await exited) as [number | null];
       clearTimeout(timer);
       if (dotenvDir) rmSync(dotenvDir, { recursive: true, force: true });
+      // The gateway stops its edge before it exits: a Caddy still running is an orphan.
+      if (killCaddy(caddyPid())) throw new Error(`Caddy (pid ${caddyPid()}) outlived the gateway`);
       return code;
     },
   };
+}
+
+/** Kills Caddy if it is still running; true if it was. */
+function killCaddy(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
 }

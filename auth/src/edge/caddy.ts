@@ -1,0 +1,541 @@
+/**
+ * The Caddy edge of `npm run start:caddy`: a real reverse proxy in front of the auth service and
+ * the MCP services, configured from the same two descriptions the local edge runs by — the route
+ * table (routes.ts) and the chain (chain.ts). `caddyConfig()` writes Caddy's native JSON
+ * configuration (Debian's caddy 2.6.2: `forward_auth` is its `reverse_proxy` with a rewrite and a
+ * `handle_response`); `startCaddy()` runs `caddy run` with it and relays Caddy's log to ours.
+ *
+ * Paths. Caddy's `path` matcher lower-cases and cleans the decoded path; the route table is
+ * case-sensitive on the normalised path (`normalizeTarget`, Traefik's semantics). So nothing here
+ * matches with `path`: every request goes through
+ *   1. a guard on the target as sent (`{http.request.orig_uri}`): whatever `normalizeTarget`
+ *      refuses (not origin-form, an encoded `/ \ NUL ; % ? #` in the path) is answered 400, as
+ *      are a raw `#` and bytes outside printable ASCII (below);
+ *   2. normalisation of the escaped path, only when it is not already normal: percent-encodings
+ *      rewritten one by one to what `normalizeTarget` makes of them (unreserved characters
+ *      decoded, the others upper-cased), then dot segments and empty segments removed;
+ *   3. routing by regular expressions, case-sensitive, on the normalised escaped target
+ *      (`{http.request.uri}`), in `routeOf`'s order: internal paths, each enabled service, the
+ *      auth routes, anything else 404.
+ * The backend receives that normalised path, as behind the local edge and Traefik.
+ *
+ * Where Caddy differs from the local edge (docs/edge.md): a raw `#` in a request target (not
+ * allowed by RFC 9112) is refused instead of cut off; characters RFC 3986 does not allow raw in a
+ * path (`"<>\^`{|}`) reach the auth service percent-encoded (Go's URL parser re-encodes them); a
+ * target with bytes outside printable ASCII is refused with 400 (Node's parser refuses it too).
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Logger } from '../log.ts';
+import { CHAIN, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
+import type { Upstream } from './proxy.ts';
+import { AUTH_ROUTES, INTERNAL_ROUTES, normalizeTarget, serviceRoutes, type MatchKind } from './routes.ts';
+
+type Json = Record<string, unknown>;
+
+export interface CaddyEdgeOptions {
+  /** Where Caddy listens: the gateway's HOST and PORT. */
+  listen: { host: string; port: number };
+  /** PUBLIC_URL: its scheme is the X-Forwarded-Proto services receive (as behind the local edge). */
+  publicUrl: string;
+  /** The auth service's own server (its `handler`: /verify and everything else it serves). */
+  auth: { host: string; port: number };
+  /** Every enabled MCP service, by name, where it listens. */
+  services: ReadonlyMap<string, Upstream>;
+  /** Caddy's storage (it keeps nothing there without TLS, but must have a place). */
+  storageDir: string;
+}
+
+// ---- Reading targets as the route table does ------------------------------------------------
+
+/** RE2 literal. */
+const quote = (s: string): string => s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
+
+/** A route-table entry as a pattern on the normalised target (path and query). */
+export function targetPattern(route: { path: string; match: MatchKind }): string {
+  return route.match === 'exact' ? `^${quote(route.path)}(?:\\?|$)` : `^${quote(route.path)}`;
+}
+
+const onTarget = (pattern: string): Json => ({ vars_regexp: { '{http.request.uri}': { pattern } } });
+
+const hex2 = (code: number) => code.toString(16).toUpperCase().padStart(2, '0');
+/** `4A` → `4A`, `4a`; `2E` → `2E`. */
+function spellings(hex: string): string[] {
+  const out = new Set(['']);
+  for (const c of hex) {
+    const forms = /[A-F]/.test(c) ? [c, c.toLowerCase()] : [c];
+    for (const prefix of [...out]) {
+      out.delete(prefix);
+      for (const f of forms) out.add(prefix + f);
+    }
+  }
+  return [...out];
+}
+
+/**
+ * What `normalizeTarget` does with each percent-encoding, asked of it byte by byte rather than
+ * written again: the encodings it refuses, and for every other one its normal form (`%7e` → `~`,
+ * `%c3` → `%C3`) wherever some spelling differs from it.
+ */
+export function percentEncodings(): { refused: string[]; rewrites: { spellings: string[]; to: string }[] } {
+  const refused: string[] = [];
+  const rewrites: { spellings: string[]; to: string }[] = [];
+  for (let code = 0; code < 256; code++) {
+    const hex = hex2(code);
+    const forms = spellings(hex);
+    const targets = forms.map((s) => normalizeTarget(`/a%${s}b`));
+    if (targets.every((t) => t === 'rejected')) {
+      refused.push(hex);
+      continue;
+    }
+    const normal = targets.map((t) => (t === 'rejected' ? t : t.path.slice(2, -1)));
+    if (new Set(normal).size !== 1 || normal[0] === 'rejected') {
+      throw new Error(`normalizeTarget reads the spellings of %${hex} differently: ${normal.join(', ')}`);
+    }
+    const to = normal[0]!;
+    const differing = forms.filter((s) => `%${s}` !== to);
+    if (differing.length) rewrites.push({ spellings: differing, to });
+  }
+  return { refused, rewrites };
+}
+
+/**
+ * Targets refused before any routing (400), read on the target exactly as the client sent it.
+ * (A `vars_regexp` on a placeholder is also tried against the text `<nil>`: no pattern here may
+ * match that, hence `not` starting with `/` rather than starting with anything else.)
+ */
+function refusedTarget(refused: string[]): Json[] {
+  const encodings = refused.flatMap(spellings).join('|');
+  const sent = (pattern: string): Json => ({ vars_regexp: { '{http.request.orig_uri}': { pattern } } });
+  return [
+    // Not origin-form: `*`, `http://…`.
+    { not: [sent('^/')] },
+    sent(
+      [
+        `^[^?]*%(?:${encodings})`, // an encoded reserved character in the path
+        '#', // a raw fragment: not part of an HTTP request target (RFC 9112 §3.2)
+        '[^\\x21-\\x7E]', // bytes outside printable ASCII
+      ].join('|'),
+    ),
+  ];
+}
+
+/** The escaped path is not normal yet: a percent-encoding, an empty segment or a dot segment. */
+const NOT_NORMAL = '^[^?]*(?:%|//|/\\.\\.?(?:/|\\?|$))';
+
+/** Go regexp replacement text: `$` is special. */
+const literal = (s: string) => s.replaceAll('$', '$$$$');
+
+/** The handlers that bring the escaped path to `normalizeTarget`'s form. */
+function normalisation(rewrites: { spellings: string[]; to: string }[]): Json[] {
+  return [
+    {
+      // On the escaped path (Caddy's `path_regexp` rewrite), in order: each encoding to its
+      // normal form, then a trailing `/.` or `/..` given the slash normalizeTarget keeps.
+      handler: 'rewrite',
+      path_regexp: [
+        ...rewrites.map((r) => ({ find: `%(?:${r.spellings.join('|')})`, replace: literal(r.to) })),
+        { find: '(/\\.\\.?)$', replace: '$1/' },
+      ],
+    },
+    {
+      // Dot segments and empty segments: Caddy cleans the escaped path (path.Clean, trailing slash
+      // kept) before every `uri_substring` replacement; this one replaces nothing (a space is never
+      // in a request target), so the cleaning is all it does.
+      handler: 'rewrite',
+      uri_substring: [{ find: ' ', replace: ' ' }],
+    },
+  ];
+}
+
+// ---- Answers at the edge ----------------------------------------------------------------------
+
+const JSON_TYPE = { 'Content-Type': ['application/json'] };
+
+function answer(status: number | string, body: object, headers: Record<string, string[]> = {}): Json {
+  return {
+    handler: 'static_response',
+    status_code: status,
+    headers: { ...JSON_TYPE, ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+const NOT_FOUND = answer(404, { error: 'not_found', error_description: 'no such resource' });
+const BAD_TARGET = answer(400, { error: 'invalid_request', error_description: 'the request path is not acceptable' });
+
+const asLists = (headers: Record<string, string>): Record<string, string[]> =>
+  Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
+
+/** `x-user-id` → `X-User-Id` (Go's canonical form, the key of Caddy's header placeholders). */
+const canonical = (name: string) =>
+  name
+    .split('-')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase())
+    .join('-');
+
+// ---- The configuration ------------------------------------------------------------------------
+
+function dial(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Upstream connections idle for longer are closed by Caddy first: below Node's default
+ * keep-alive timeout (5 s) of any backend, so that Caddy never reuses a connection the backend is
+ * closing (a POST lost that way is not retried).
+ */
+const TRANSPORT = { protocol: 'http', keep_alive: { idle_timeout: '4s' } };
+
+function proxyTo(upstream: { host: string; port: number }, extra: Json = {}): Json {
+  return {
+    handler: 'reverse_proxy',
+    upstreams: [{ dial: dial(upstream.host, upstream.port) }],
+    transport: TRANSPORT,
+    ...extra,
+  };
+}
+
+/** Marks where a request is, for the error routes (an unreachable /verify or service). */
+const at = (step: string): Json => ({ handler: 'vars', gateway_step: step });
+
+/** The chain (chain.ts) for one service, as Caddy handlers. */
+function serviceChain(name: string, upstream: Upstream, auth: { host: string; port: number }, proto: string): Json[] {
+  const routes: Json[] = [];
+  const handlers: Json[] = [];
+  for (const step of CHAIN) {
+    switch (step.step) {
+      case 'cors':
+        // A preflight is answered here, never forwarded (chain.ts isPreflight).
+        routes.push({
+          match: [
+            {
+              method: ['OPTIONS'],
+              header_regexp: { Origin: { pattern: '.' }, 'Access-Control-Request-Method': { pattern: '.' } },
+            },
+          ],
+          handle: [{ handler: 'static_response', status_code: 200, headers: asLists(preflightHeaders()) }],
+          terminal: true,
+        });
+        // Every other answer — the service's, /verify's refusals — gets the CORS headers and
+        // `Origin` in Vary (withVaryOrigin). Deferred header handlers apply innermost first: the
+        // third (a Vary present: `,Origin` appended, never twice) runs before the second (none:
+        // `Origin`).
+        handlers.push(
+          { handler: 'headers', response: { set: asLists(responseCorsHeaders()), deferred: true } },
+          { handler: 'headers', response: { require: { headers: { Vary: null } }, set: { Vary: ['Origin'] } } },
+          {
+            handler: 'headers',
+            response: {
+              require: { headers: { Vary: [] } },
+              replace: {
+                Vary: [
+                  { search_regexp: '^(.+)$', replace: '$1,Origin' },
+                  { search_regexp: '^Origin,Origin$', replace: 'Origin' },
+                ],
+              },
+            },
+          },
+        );
+        break;
+      case 'strip':
+        handlers.push({ handler: 'headers', request: { delete: [...step.headers] } });
+        break;
+      case 'forward-auth':
+        handlers.push(
+          at('forward-auth'),
+          proxyTo(auth, {
+            // GET /verify with the client's headers and no body (Caddy drops it for a GET rewrite).
+            rewrite: { method: 'GET', uri: `${step.path}?` },
+            headers: {
+              request: {
+                set: {
+                  'X-Forwarded-Method': ['{http.request.method}'],
+                  'X-Forwarded-Uri': ['{http.request.uri}'],
+                  'X-Forwarded-Proto': [proto],
+                },
+              },
+            },
+            handle_response: [
+              {
+                // 2xx: the request goes on with /verify's headers; any other answer is the
+                // client's, as /verify wrote it (with the CORS headers above).
+                match: { status_code: [2] },
+                routes: [
+                  { handle: [{ handler: 'headers', request: { delete: [...step.responseHeaders] } }] },
+                  // Each one /verify sent (present, even empty; absent stays absent).
+                  ...step.responseHeaders.map((h) => ({
+                    match: [{ expression: `{http.reverse_proxy.header.${canonical(h)}} != null` }],
+                    handle: [
+                      {
+                        handler: 'headers',
+                        request: { set: { [h]: [`{http.reverse_proxy.header.${canonical(h)}}`] } },
+                      },
+                    ],
+                  })),
+                ],
+              },
+            ],
+          }),
+        );
+        break;
+      case 'strip-prefix':
+        handlers.push({ handler: 'rewrite', strip_path_prefix: `/${name}` });
+        break;
+    }
+  }
+  // An operator's own server may serve MCP at another path (proxy.ts upstreamPath).
+  if (upstream.path && upstream.path !== '/mcp') {
+    handlers.push({ handler: 'rewrite', path_regexp: [{ find: '^/mcp', replace: literal(upstream.path) }] });
+  }
+  handlers.push(
+    at('service'),
+    proxyTo(upstream, {
+      // Server-sent events reach the client as they are written.
+      flush_interval: -1,
+      headers: { request: { set: { 'X-Forwarded-Proto': [proto] } } },
+    }),
+  );
+  return [...routes, { handle: handlers }];
+}
+
+const CORS_ON_ERRORS = { ...asLists(responseCorsHeaders()), Vary: [withVaryOrigin(undefined)] };
+
+export function caddyConfig(options: CaddyEdgeOptions): Json {
+  const proto = new URL(options.publicUrl).protocol.replace(':', '');
+  const { refused, rewrites } = percentEncodings();
+  const routes: Json[] = [
+    {
+      handle: [
+        {
+          handler: 'headers',
+          // Request headers with `_` in their name are dropped, as Traefik's entry point and the
+          // local edge do (underscoreHeadersStrategy): backends that read `X_User_Id` as
+          // `X-User-Id` would otherwise get what the chain never strips.
+          request: { delete: ['*_*'] },
+          // No `Server: Caddy` (the local edge names no server either).
+          response: { delete: ['Server'] },
+        },
+      ],
+    },
+    { match: refusedTarget(refused), handle: [BAD_TARGET], terminal: true },
+    { match: [onTarget(NOT_NORMAL)], handle: normalisation(rewrites) },
+    ...INTERNAL_ROUTES.map((r) => ({ match: [onTarget(targetPattern(r))], handle: [NOT_FOUND], terminal: true })),
+    ...[...options.services].map(([name, upstream]) => ({
+      match: serviceRoutes(name).map((r) => onTarget(targetPattern(r))),
+      handle: [{ handler: 'subroute', routes: serviceChain(name, upstream, options.auth, proto) }],
+      terminal: true,
+    })),
+    ...AUTH_ROUTES.map((r) => ({
+      match: [onTarget(targetPattern(r))],
+      handle: [proxyTo(options.auth, { headers: { request: { set: { 'X-Forwarded-Proto': [proto] } } } })],
+      terminal: true,
+    })),
+    { handle: [NOT_FOUND], terminal: true },
+  ];
+  const errors: Json[] = [
+    {
+      match: [{ vars: { gateway_step: ['forward-auth'] } }],
+      handle: [
+        answer(
+          503,
+          { error: 'temporarily_unavailable', error_description: 'authorization could not be checked' },
+          { ...CORS_ON_ERRORS, 'Retry-After': ['1'] },
+        ),
+      ],
+      terminal: true,
+    },
+    {
+      match: [{ vars: { gateway_step: ['service'] } }],
+      handle: [
+        answer(
+          502,
+          { jsonrpc: '2.0', error: { code: -32000, message: 'MCP service unavailable' }, id: null },
+          CORS_ON_ERRORS,
+        ),
+      ],
+      terminal: true,
+    },
+    {
+      handle: [
+        answer('{http.error.status_code}', {
+          error: 'server_error',
+          error_description: 'the gateway could not answer',
+        }),
+      ],
+      terminal: true,
+    },
+  ];
+  return {
+    admin: { disabled: true, config: { persist: false } },
+    storage: { module: 'file_system', root: options.storageDir },
+    logging: { logs: { default: { writer: { output: 'stderr' }, encoder: { format: 'json' }, level: 'INFO' } } },
+    apps: {
+      http: {
+        // Open streams (SSE) are cut this long after a stop.
+        grace_period: '2s',
+        servers: {
+          gateway: {
+            listen: [dial(options.listen.host, options.listen.port)],
+            // HTTP/1.1 only, as the local edge: TLS (and with it HTTP/2) is for the production edge.
+            protocols: ['h1'],
+            automatic_https: { disable: true },
+            routes,
+            errors: { routes: errors },
+          },
+        },
+      },
+    },
+  };
+}
+
+// ---- Running it -------------------------------------------------------------------------------
+
+/** `caddy` on PATH, or undefined. */
+export function findCaddy(path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const file = join(dir, 'caddy');
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export interface RunningCaddy {
+  pid: number;
+  /** Stops Caddy (SIGTERM, then SIGKILL after 5 s) and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const LEVELS: Record<string, 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  error: 'error',
+  dpanic: 'error',
+  panic: 'fatal',
+  fatal: 'fatal',
+};
+
+/** Caddy's warnings about what the configuration asks for, and about being stopped. */
+const EXPECTED = [
+  'admin endpoint disabled',
+  'automatic HTTPS is completely disabled',
+  'exiting;',
+  'shutting down apps, then terminating',
+];
+
+/** Where to knock to see Caddy answer: its listen address, or loopback for a wildcard. */
+function probeUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}/`;
+}
+
+/**
+ * Runs `caddy run` with the generated configuration (in a fresh temporary directory, which is
+ * also Caddy's HOME, data and config directory) until Caddy answers on the gateway's port.
+ * Caddy's log lines go to `logger` (its own start-up notes at debug level). `onExit`: Caddy
+ * stopped without being asked.
+ */
+export async function startCaddy(
+  binary: string,
+  options: Omit<CaddyEdgeOptions, 'storageDir'>,
+  logger: Logger,
+  onExit: (code: number | null, signal: NodeJS.Signals | null) => void,
+  timeoutMs = 20_000,
+): Promise<RunningCaddy> {
+  const dir = mkdtempSync(join(tmpdir(), 'gateway-caddy-'));
+  const storageDir = join(dir, 'data');
+  mkdirSync(join(dir, 'config'));
+  const file = join(dir, 'caddy.json');
+  writeFileSync(file, JSON.stringify(caddyConfig({ ...options, storageDir }), null, 2), { mode: 0o600 });
+  const child = spawn(binary, ['run', '--config', file], {
+    cwd: dir,
+    // Nothing of the gateway's environment (secrets) but PATH.
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      XDG_DATA_HOME: storageDir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C in the terminal reaches the gateway, which stops Caddy in
+    // its turn (first the edge, then what is behind it).
+    detached: true,
+  });
+  const log = logger.child({ edge: 'caddy' });
+  let started = false;
+  let stopping = false;
+  const recent: string[] = [];
+  const relay = (line: string) => {
+    if (!line.trim()) return;
+    recent.push(line);
+    if (recent.length > 20) recent.shift();
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      log.warn({ output: line }, 'caddy output');
+      return;
+    }
+    const { level, msg, ts: _ts, ...fields } = entry;
+    const mapped = LEVELS[String(level)] ?? 'info';
+    // Caddy's start-up and shutdown notes are for debugging (some of them warnings about what
+    // this configuration asks for); other warnings and errors are not.
+    const at = mapped === 'info' || EXPECTED.some((m) => String(msg).startsWith(m)) ? 'debug' : mapped;
+    log[at]({ caddy: fields }, `caddy: ${String(msg)}`);
+    if (msg === 'serving initial configuration') started = true;
+  };
+  createInterface({ input: child.stdout! }).on('line', relay);
+  createInterface({ input: child.stderr! }).on('line', relay);
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let ready = false;
+  void exited.then(([code, signal]) => {
+    // While starting, the wait below reports it.
+    if (ready && !stopping) onExit(code, signal);
+  });
+
+  async function stop(): Promise<void> {
+    stopping = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const deadline = Date.now() + timeoutMs;
+  const url = probeUrl(options.listen.host, options.listen.port);
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(`caddy exited while starting (${child.exitCode ?? child.signalCode}):\n${recent.join('\n')}`);
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`caddy did not answer on ${url} within ${timeoutMs / 1000} s:\n${recent.join('\n')}`);
+    }
+    // Caddy has bound its port once it serves its configuration; then it must answer.
+    if (started) {
+      try {
+        await fetch(url, { signal: AbortSignal.timeout(1000) });
+        ready = true;
+        return { pid: child.pid!, stop };
+      } catch {
+        // not yet
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
