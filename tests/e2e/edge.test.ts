@@ -4,6 +4,7 @@
  * headers, never the token, never what the client forged; a token for one service is refused
  * by another; bad origins and internal paths are refused.
  */
+import { routeDisagreements, routedRequests } from '../support/route-check.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort, startStack, type Stack } from '../support/stack.ts';
@@ -186,4 +187,24 @@ test("an operator's own HTTP MCP server by MCP_<SERVICE>_URL, behind the same de
   expect(seen.headers.authorization).toBeUndefined();
   await client.close();
   expect((await fetch(`${stack.url}/mine/mcp`, { method: 'POST' })).status).toBe(401);
+});
+
+test('the paths of a sign-in are recorded as routed, and each reaches the same place behind Traefik', () => {
+  const paths = routedRequests(stack.logs()).map((r) => `${r.route} ${r.path}`);
+  if (stack.edge === 'caddy') return expect(paths).toEqual([]); // Caddy routes; the local edge logs
+  // What the OAuth flow and the tools above asked for, as the local edge routed it.
+  for (const expected of [
+    /^auth \/\.well-known\/oauth-protected-resource\/echo-stateful\/mcp$/,
+    /^auth \/register$/,
+    /^auth \/authorize$/,
+    /^auth \/interaction\/[\w-]+$/,
+    /^auth \/callback\/github$/,
+    /^auth \/authorize\/[\w-]+$/, // oidc-provider's resume after login and consent
+    /^auth \/token$/,
+    /^service \/echo-stateful\/mcp$/,
+    /^internal \/verify$/,
+  ]) {
+    expect(paths.some((p) => expected.test(p))).toBe(true);
+  }
+  expect(routeDisagreements(routedRequests(stack.logs()))).toEqual([]);
 });

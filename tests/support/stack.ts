@@ -11,6 +11,10 @@
  * The edge is the local one, or Caddy with GATEWAY_EDGE=caddy in the test run's environment
  * (`npm run test:e2e:caddy`): then the same stack runs as `npm run start:caddy` (`--edge=caddy`),
  * and `stop()` also checks that Caddy did not outlive the gateway.
+ *
+ * The stack logs at debug level, where the local edge logs every path it routed; `stop()` checks
+ * each of them against the Traefik rules generated for production (route-check.ts), so every
+ * path any end-to-end client requested is proven to reach the same place in both.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,6 +22,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GitHubStandin } from './github-standin.ts';
+import { routeDisagreements, routedRequests } from './route-check.ts';
 export { freePort } from '../../auth/src/http/free-port.ts';
 import { freePort } from '../../auth/src/http/free-port.ts';
 
@@ -63,7 +68,8 @@ export async function startStack(
     url = `http://localhost:${port}`;
     child = spawn('npm', edge === 'caddy' ? ['run', 'start:caddy', '--silent'] : ['start', '--silent'], {
       // What the environment sets wins over .env (dotenv never overrides), as for a user.
-      env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), ...github, ...options.env },
+      // Debug level: the edge logs every path it routed, checked against Traefik's rules at stop().
+      env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), LOG_LEVEL: 'debug', ...github, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } else {
@@ -121,6 +127,12 @@ export async function startStack(
       if (dotenvDir) rmSync(dotenvDir, { recursive: true, force: true });
       // The gateway stops its edge before it exits: a Caddy still running is an orphan.
       if (killCaddy(caddyPid())) throw new Error(`Caddy (pid ${caddyPid()}) outlived the gateway`);
+      // Every path this suite's clients requested goes to the same place behind Traefik.
+      const requests = routedRequests(logs());
+      const disagreements = requests.length ? routeDisagreements(requests) : [];
+      if (disagreements.length) {
+        throw new Error(`Traefik would route these requests elsewhere:\n${disagreements.join('\n')}`);
+      }
       return code;
     },
   };
