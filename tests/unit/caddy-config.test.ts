@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../auth/src/config/load.ts';
@@ -57,6 +57,9 @@ const SEEN_HEADERS = [
   ...AUTH_RESPONSE_HEADERS,
 ];
 
+/** Event streams (`?sse=1`) whose client went away, as the backend saw it. */
+let streamsClosed = 0;
+
 function backend(to: string, seen: Seen[]) {
   return (req: IncomingMessage, res: ServerResponse) => {
     let body = '';
@@ -66,9 +69,12 @@ function backend(to: string, seen: Seen[]) {
       seen.push({ to, url: req.url ?? '', method: req.method ?? '', body, headers });
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
       if (query.has('sse')) {
-        // One event now, the rest when the client goes: a buffering hop never delivers it.
+        // One event now, and (`sse=1`) the rest when the client goes: a buffering hop never
+        // delivers it.
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
         res.write('event: message\ndata: first\n\n');
+        if (query.get('sse') === 'end') res.end();
+        else res.on('close', () => streamsClosed++);
         return;
       }
       const vary = query.get('vary');
@@ -241,12 +247,10 @@ test('a route for every table entry and every enabled service; no admin endpoint
 
   const handlerOf = (pattern: string) => server.routes.find((r) => patterns(r).includes(pattern))?.handle;
   for (const r of AUTH_ROUTES) {
-    const handle = handlerOf(targetPattern(r));
-    expect([r.path, handle?.[0]?.handler, (handle?.[0]?.upstreams as Json[])?.[0]]).toEqual([
-      r.path,
-      'reverse_proxy',
-      { dial: `127.0.0.1:${authPort}` },
-    ]);
+    const handle = JSON.stringify(handlerOf(targetPattern(r)) ?? null);
+    expect([r.path, handle]).toEqual([r.path, expect.stringContaining(`"dial":"127.0.0.1:${authPort}"`)]);
+    expect(handle).toContain('"handler":"reverse_proxy"');
+    expect(handle).toContain('"buffer_requests":true');
   }
   for (const r of INTERNAL_ROUTES) {
     const handle = handlerOf(targetPattern(r));
@@ -266,7 +270,14 @@ test('a route for every table entry and every enabled service; no admin endpoint
       if (step.step === 'strip-prefix') expect(chain).toContain(`"strip_path_prefix":"/${name}"`);
     }
     expect(chain).toContain(`"dial":"127.0.0.1:${upstreams.get(name)!.port}"`);
-    expect(chain).toContain('"flush_interval":-1');
+    // Streams flush by themselves (text/event-stream); `flush_interval -1` would keep a stream to
+    // the service open after its client has gone (caddy.ts).
+    expect(chain).not.toContain('flush_interval');
+    // The body read whole before it goes on, bounded by request_body, never by max_buffer_size
+    // (caddy.ts `bounded`: a race in Caddy 2.6 that cuts event streams short otherwise).
+    expect(chain).toContain('"buffer_requests":true');
+    expect(chain).toMatch(/"handler":"request_body","max_size":\d+/);
+    expect(chain).not.toContain('max_buffer_size');
   }
   // Internal paths before services before auth (routeOf's order), and a 404 for the rest.
   const order = server.routes.map((r) => patterns(r)[0]);
@@ -531,6 +542,59 @@ test('where the edges differ (docs/edge.md): a raw #, and characters not allowed
   expect((await send(caddyPort, { target: sent })).backend.map((b) => b.url)).toEqual([
     '/authorize/a%22b%7Bc%7D%7Cd%5Ee%60f%3Cg%3Eh%5Ci',
   ]);
+});
+
+test('a client that leaves an event stream: the service sees it go, at both edges', async () => {
+  for (const port of [localPort, caddyPort]) {
+    const before = streamsClosed;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/echo/mcp?sse=1',
+          headers: { host: 'mcp.example.com', authorization: 'Bearer good' },
+        },
+        (res) =>
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          }),
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    for (const deadline = Date.now() + 3000; streamsClosed === before && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect([port, streamsClosed]).toEqual([port, before + 1]);
+  }
+});
+
+test('a declared body over the limit is refused at Caddy (413), after the token; nothing is read', async () => {
+  /** The status line Caddy answers to a request that declares 64 MiB and sends a few bytes. */
+  const declared = (target: string, authorization = '') =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(caddyPort, '127.0.0.1', () =>
+        socket.write(
+          `POST ${target} HTTP/1.1\r\nHost: mcp.example.com\r\n${authorization}` +
+            `Content-Type: application/json\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n{"jsonrpc":"2.0"`,
+        ),
+      );
+      let answer = '';
+      socket.on('data', (d: Buffer) => {
+        answer += d.toString();
+        if (answer.includes('\r\n')) {
+          resolve(answer.split('\r\n')[0]!);
+          socket.destroy();
+        }
+      });
+      socket.on('error', reject);
+    });
+  const before = seen.length;
+  expect(await declared('/echo/mcp')).toBe('HTTP/1.1 401 Unauthorized');
+  expect(await declared('/echo/mcp', 'Authorization: Bearer good\r\n')).toBe('HTTP/1.1 413 Request Entity Too Large');
+  expect(await declared('/token')).toBe('HTTP/1.1 413 Request Entity Too Large');
+  expect(seen.length).toBe(before);
 });
 
 test('/verify unreachable: 503 at Caddy, with CORS', async () => {
