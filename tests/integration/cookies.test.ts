@@ -4,8 +4,8 @@ import { DEFAULT_METADATA } from '../support/flow.ts';
 import { authorizeUrl, pkce, registerOk } from '../support/oauth.ts';
 
 let gw: RunningAuth;
-const PUBLIC = 'https://gateway.example';
-const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'gateway.example' };
+const PUBLIC = 'https://gateway.localhost';
+const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'gateway.localhost' };
 
 beforeAll(async () => {
   gw = await startAuth({ env: { PUBLIC_URL: PUBLIC, TRUST_PROXY: 'true' }, localPassword: 'pw-for-cookies' });

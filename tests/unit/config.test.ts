@@ -74,7 +74,7 @@ describe('defaults', () => {
 
   test('PUBLIC_URL is derived from BASE_DOMAIN, and an explicit PUBLIC_URL wins', () => {
     expect(publicUrlOf({ BASE_DOMAIN: 'mcp.example.com', ...GITHUB })).toBe('https://mcp.example.com');
-    expect(publicUrlOf({ BASE_DOMAIN: 'mcp.example.com', PUBLIC_URL: 'https://other.example.com' })).toBe(
+    expect(publicUrlOf({ BASE_DOMAIN: 'mcp.example.com', PUBLIC_URL: 'https://other.example.com', ...GITHUB })).toBe(
       'https://other.example.com',
     );
   });
@@ -101,13 +101,13 @@ describe('PUBLIC_URL', () => {
     ['https://mcp.example.com:8443', 'https://mcp.example.com:8443'],
     ['  https://mcp.example.com  ', 'https://mcp.example.com'],
   ])('%s is canonicalised to %s', (given, canonical) => {
-    expect(publicUrlOf({ PUBLIC_URL: given })).toBe(canonical);
+    expect(publicUrlOf({ PUBLIC_URL: given, ...GITHUB })).toBe(canonical);
   });
 
   test.each(['https://mcp.example.com/auth', 'https://mcp.example.com/?x=1', 'https://user:pw@mcp.example.com'])(
     '%s is not an origin and is refused',
     (given) => {
-      expect(problemOf({ PUBLIC_URL: given }, 'PUBLIC_URL')).toContain('origin');
+      expect(problemOf({ PUBLIC_URL: given, ...GITHUB }, 'PUBLIC_URL')).toContain('origin');
     },
   );
 
@@ -173,8 +173,9 @@ describe('every problem at once', () => {
       'MCP_ECHO_ENABLED',
     ];
     for (const name of names) expect(problems.filter((p) => p.startsWith(name))).toHaveLength(1);
-    // And nothing else: HOST is loopback, so the missing identity provider is not one more problem.
-    expect(problems).toHaveLength(names.length);
+    // And one more: PUBLIC_URL faces a network, so no identity provider means nobody can log in.
+    expect(problems.filter((p) => p.startsWith('No identity provider'))).toHaveLength(1);
+    expect(problems).toHaveLength(names.length + 1);
   });
 
   test('the error message lists every problem', () => {
@@ -219,6 +220,14 @@ describe('identity', () => {
   test('no identity provider on a non-loopback HOST is refused', () => {
     expect(problemOf({ HOST: '0.0.0.0' }, 'GITHUB_CLIENT_ID')).toContain('HOST=0.0.0.0');
     expect(loadConfig({ HOST: '0.0.0.0', ...GITHUB }).localUser).toBe(false);
+  });
+
+  test('no identity provider behind a reverse proxy (loopback HOST, public PUBLIC_URL) is refused', () => {
+    // A Caddy or nginx in front would bring the network to the local password login.
+    const problem = problemOf({ PUBLIC_URL: 'https://mcp.example.com' }, 'GITHUB_CLIENT_ID');
+    expect(problem).toContain('PUBLIC_URL=https://mcp.example.com is not loopback');
+    expect(loadConfig({ PUBLIC_URL: 'https://mcp.example.com', ...GITHUB }).localUser).toBe(false);
+    expect(loadConfig({ PUBLIC_URL: 'https://gateway.localhost:8443' }).localUser).toBe(true);
   });
 
   test('the local user exists on loopback without GitHub, and not with GitHub', () => {

@@ -296,10 +296,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
 
   const host = String(raw.HOST ?? '127.0.0.1');
-  const localUser = !github && isLoopbackHost(host);
+  // The local password login is for one person on one machine: listening on loopback is not
+  // enough when PUBLIC_URL says a reverse proxy (Caddy, nginx) brings the network to it.
+  const publicHost = URL.canParse(publicUrl) ? new URL(publicUrl).hostname : '';
+  const localUser = !github && isLoopbackHost(host) && isLoopbackHost(publicHost);
   if (!github && !localUser) {
+    const where = isLoopbackHost(host) ? `PUBLIC_URL=${publicUrl} is not loopback` : `HOST=${host} is not loopback`;
     problems.push(
-      `No identity provider is configured and HOST=${host} is not loopback: nobody could log in, and a local password login must never face a network. Configure GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, or set HOST=127.0.0.1.`,
+      `No identity provider is configured and ${where}: nobody could log in, and a local password login must never face a network. Configure GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, or run on loopback only (HOST=127.0.0.1, PUBLIC_URL empty or http://localhost:<port>).`,
     );
   }
 

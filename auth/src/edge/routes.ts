@@ -91,7 +91,9 @@ export function routeOf(path: string, services: { has(name: string): boolean }):
 }
 
 // ---- How a request path is read (Traefik v3's semantics, docs: security/request-path) ----------
-// 1. The path is the request target up to `?` or `#`: the query never takes part in routing.
+// 1. The path is the request target up to `?`: the query never takes part in routing. A raw `#`
+//    anywhere is refused with 400: a fragment is not part of an HTTP request target (RFC 9112
+//    §3.2), and Go would read it as part of the path where Node cuts it off.
 // 2. Encoded reserved characters (%2F %5C %00 %3B %25 %3F %23) are refused with 400 before any
 //    routing (traefik.yml: encodedCharacters, all false).
 // 3. Percent-encoded unreserved characters (RFC 3986 §2.3: ALPHA DIGIT - . _ ~) are decoded,
@@ -113,9 +115,10 @@ export interface RequestTarget {
 
 /** The path an edge routes and forwards, or 'rejected' (400). */
 export function normalizeTarget(target: string): RequestTarget | 'rejected' {
-  const end = target.search(/[?#]/);
+  if (target.includes('#')) return 'rejected';
+  const end = target.indexOf('?');
   const raw = end === -1 ? target : target.slice(0, end);
-  const query = end !== -1 && target[end] === '?' ? target.slice(end).split('#', 1)[0]! : '';
+  const query = end === -1 ? '' : target.slice(end);
   if (!raw.startsWith('/') || REJECTED_ENCODINGS.test(raw) || /%(?![0-9a-fA-F]{2})/.test(raw)) return 'rejected';
   const normalized = raw.replace(/%([0-9a-fA-F]{2})/g, (_m, hex: string) => {
     const c = String.fromCharCode(parseInt(hex, 16));
