@@ -34,7 +34,14 @@ import { BODY_LIMIT } from '../http/normalize.ts';
 import type { Logger } from '../log.ts';
 import { CHAIN, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import type { Upstream } from './proxy.ts';
-import { AUTH_ROUTES, INTERNAL_ROUTES, normalizeTarget, serviceRoutes, type MatchKind } from './routes.ts';
+import {
+  AUTH_ROUTES,
+  INTERNAL_ROUTES,
+  normalizeTarget,
+  ROUTING_ANSWERS,
+  serviceRoutes,
+  type MatchKind,
+} from './routes.ts';
 
 type Json = Record<string, unknown>;
 
@@ -166,8 +173,8 @@ function answer(status: number | string, body: object, headers: Record<string, s
   };
 }
 
-const NOT_FOUND = answer(404, { error: 'not_found', error_description: 'no such resource' });
-const BAD_TARGET = answer(400, { error: 'invalid_request', error_description: 'the request path is not acceptable' });
+const NOT_FOUND = answer(ROUTING_ANSWERS.notFound.status, ROUTING_ANSWERS.notFound.body);
+const BAD_TARGET = answer(ROUTING_ANSWERS.badTarget.status, ROUTING_ANSWERS.badTarget.body);
 
 const asLists = (headers: Record<string, string>): Record<string, string[]> =>
   Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));

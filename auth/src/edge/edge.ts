@@ -12,7 +12,7 @@ import type { VerifyDecider, VerifyRequest } from '../verify/decision.ts';
 import { writeDecision } from '../verify/handler.ts';
 import { CHAIN, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import { proxy, withoutHopByHop, type Upstream } from './proxy.ts';
-import { normalizeTarget, routeOf } from './routes.ts';
+import { normalizeTarget, routeOf, ROUTING_ANSWERS } from './routes.ts';
 
 export interface EdgeOptions {
   config: Config;
@@ -122,7 +122,7 @@ export function createEdge(options: EdgeOptions) {
     dropUnderscoreHeaders(req);
     const target = normalizeTarget(req.url ?? '/');
     if (target === 'rejected') {
-      json(res, 400, { error: 'invalid_request', error_description: 'the request path is not acceptable' });
+      json(res, ROUTING_ANSWERS.badTarget.status, ROUTING_ANSWERS.badTarget.body);
       return;
     }
     const route = routeOf(target.path, services);
@@ -132,7 +132,7 @@ export function createEdge(options: EdgeOptions) {
     switch (route.to) {
       case 'internal':
       case 'none':
-        json(res, 404, { error: 'not_found', error_description: 'no such resource' });
+        json(res, ROUTING_ANSWERS.notFound.status, ROUTING_ANSWERS.notFound.body);
         return;
       case 'auth':
         // Every edge forwards the path it routed, never another spelling of it.

@@ -90,6 +90,17 @@ export function routeOf(path: string, services: { has(name: string): boolean }):
   return auth ? { to: 'auth', route: auth } : { to: 'none' };
 }
 
+/** What every edge answers where routing ends (edge.ts, caddy.ts): OAuth-shaped JSON bodies. */
+export const ROUTING_ANSWERS = {
+  /** No route, or an internal one (internal paths are never routed from outside). */
+  notFound: { status: 404, body: { error: 'not_found', error_description: 'no such resource' } },
+  /** `normalizeTarget` refused the request target. */
+  badTarget: {
+    status: 400,
+    body: { error: 'invalid_request', error_description: 'the request path is not acceptable' },
+  },
+} as const;
+
 // ---- How a request path is read (Traefik v3's semantics, docs: security/request-path) ----------
 // 1. The path is the request target up to `?`: the query never takes part in routing. A raw `#`
 //    anywhere is refused with 400: a fragment is not part of an HTTP request target (RFC 9112
