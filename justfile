@@ -13,7 +13,7 @@ compose := node + " scripts/compose.ts"
 
 # List the recipes
 default:
-    @just --list
+    @{{ just_executable() }} --list
 
 # Build and start Traefik, Redis, auth and every MCP service enabled in .env
 up: _env
@@ -71,6 +71,9 @@ dev:
 generate-deploy:
     npm run generate:deploy
 
+# SIGNING_KEY is not among the secrets generated: left empty, the signing key is generated on first start
+# and kept in Redis, where keys-rotate rotates it (docs/keys.md).
+
 # Fill the empty secrets of .env (created from .env.example if absent); never overwrites a value
 generate-secrets:
     {{ node }} scripts/generate-secrets.ts .env
@@ -86,6 +89,8 @@ client id: _env
 # Revoke a client and every token and grant it holds
 revoke-client id: _env
     {{ compose }} exec auth node auth/src/cli.ts clients revoke {{ quote(id) }}
+
+# A SIGNING_KEY set in .env is rotated by replacing it there instead (docs/keys.md).
 
 # Make a new signing key current (the previous ones keep verifying until they retire)
 keys-rotate: _env

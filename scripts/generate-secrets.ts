@@ -4,9 +4,11 @@
  * A secret that has a value is never replaced, so running it again changes nothing. Comments, order
  * and every other line are kept; a secret with no line at all is appended. Values are never printed.
  * Only Node built-ins: it runs on a deployment host before any `npm install`.
+ * SIGNING_KEY is not among them: left unset, the signing key is generated on first start and kept in
+ * storage, where `just keys-rotate` rotates it (docs/keys.md).
  */
 import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 export interface Secret {
   name: string;
@@ -16,19 +18,6 @@ export interface Secret {
 }
 
 export const SECRETS: Secret[] = [
-  {
-    name: 'SIGNING_KEY',
-    doc: ['RS256 signing key of access tokens (PKCS#8 PEM on one line, `\\n` for newlines).'],
-    // One line: the settings loader turns the `\n` escapes back into newlines.
-    generate: () =>
-      generateKeyPairSync('rsa', {
-        modulusLength: 2048,
-        publicKeyEncoding: { type: 'spki', format: 'pem' },
-        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-      })
-        .privateKey.trim()
-        .replaceAll('\n', '\\n'),
-  },
   {
     name: 'COOKIE_SECRETS',
     doc: ['Secrets that sign cookies, comma-separated, newest first.'],

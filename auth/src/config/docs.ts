@@ -48,7 +48,7 @@ const SECRET_HINTS: Record<string, string> = {
   REDIS_URL: 'It carries the Redis password: generate one with `just generate-secrets` (or `openssl rand -hex 32`).',
   GITHUB_CLIENT_SECRET: 'Copy it from the settings page of your GitHub OAuth app.',
   SIGNING_KEY:
-    'Generate with `just generate-secrets` (or `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`), or leave empty.',
+    'Leave it empty to have the key generated and kept in storage, rotated by `just keys-rotate`; to manage it yourself: `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`.',
   COOKIE_SECRETS: 'Generate with `just generate-secrets` (or `openssl rand -base64 48`), or leave empty.',
 };
 const secretHint = (env: string): string => SECRET_HINTS[env] ?? 'Generate it with `just generate-secrets`.';

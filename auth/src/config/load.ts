@@ -265,12 +265,12 @@ function checkSigningKey(pem: string | undefined, problems: string[]): string | 
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     if (key.asymmetricKeyType !== 'rsa' || bits < 2048) {
       problems.push(
-        'SIGNING_KEY: must be an RSA private key of at least 2048 bits (RS256). Generate one with `just generate-secrets`.',
+        'SIGNING_KEY: must be an RSA private key of at least 2048 bits (RS256): `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`, or unset it to have one generated and stored.',
       );
     }
   } catch {
     problems.push(
-      'SIGNING_KEY: not a PEM private key. Generate one with `just generate-secrets`, or unset it to have one generated and stored.',
+      'SIGNING_KEY: not a PEM private key: `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`, or unset it to have one generated and stored.',
     );
   }
   return text;
