@@ -1,12 +1,14 @@
 /**
  * Administration CLI of the auth service, working on the same storage as the running service
  * (Redis only: with the memory store the gateway's state is out of reach). docs/administration.md.
- *   node auth/src/cli.ts keys list                        the signing key set
- *   node auth/src/cli.ts keys rotate                      a new signing key; the old ones verify until they retire
- *   node auth/src/cli.ts clients list [--json]            every registered client
- *   node auth/src/cli.ts clients show ID [--json]         a client's metadata and live grants
- *   node auth/src/cli.ts clients revoke ID [--yes]        a client, its grants, tokens and consents, gone
- * It reads the same `.env` and settings as the service.
+ *   npm run admin -- keys list                        the signing key set
+ *   npm run admin -- keys rotate                      a new signing key; the old ones verify until they retire
+ *   npm run admin -- clients list [--json]            every registered client
+ *   npm run admin -- clients show ID [--json]         a client's metadata and live grants
+ *   npm run admin -- clients revoke ID [--yes]        a client, its grants, tokens and consents, gone
+ *   npm run admin -- --help                           this list (exit 0)
+ * `npm run admin --` is `node auth/src/cli.ts` on Node 22.18 or newer (scripts/with-node.sh), which is
+ * how the containers run it. It reads the same `.env` and settings as the service.
  */
 import { createInterface } from 'node:readline/promises';
 import dotenv from 'dotenv';
@@ -17,9 +19,17 @@ import { readKeySet, rotateSigningKey } from './oidc/keys.ts';
 import { createStore } from './storage/index.ts';
 import type { Json, Store } from './storage/store.ts';
 
-const USAGE = `usage: node auth/src/cli.ts keys list | keys rotate
-       node auth/src/cli.ts clients list [--json] | clients show <client_id> [--json] | clients revoke <client_id> [--yes]
+const USAGE = `usage: npm run admin -- <command>     (in a container: node auth/src/cli.ts <command>)
+commands:
+  keys list                          the signing key set: which key signs, when each other retires
+  keys rotate                        a new signing key; restart the auth replicas after
+  clients list [--json]              every registered client, newest first
+  clients show <client_id> [--json]  a client's registered metadata and its live grants
+  clients revoke <client_id> [--yes] the client and everything it holds, gone
+  --help                             this text
+Works on the Redis storage of REDIS_URL (.env). docs/administration.md.
 `;
+const HELP = new Set(['--help', '-h', 'help']);
 const EX_USAGE = 64;
 const EX_UNAVAILABLE = 69;
 
@@ -78,35 +88,47 @@ export async function run(
   env: NodeJS.ProcessEnv,
   out: (s: string) => void,
   terminal: Terminal = processTerminal,
+  err: (s: string) => void = out,
 ): Promise<number> {
+  // Help asked for is an answer (stdout, 0); a command not understood is a usage error (stderr, 64).
+  if (argv.length > 0 && argv.every((a) => HELP.has(a))) {
+    out(USAGE);
+    return 0;
+  }
   const command = parse(argv);
   if (!command) {
-    out(USAGE);
+    err(USAGE);
     return EX_USAGE;
   }
   if (command.action === 'revoke' && !command.yes && !terminal.interactive) {
-    out('Not revoking without confirmation: stdin is not a terminal. Add --yes to revoke anyway.\n');
+    err('Not revoking without confirmation: stdin is not a terminal. Add --yes to revoke anyway.\n');
     return EX_USAGE;
   }
   const config = loadConfig(env);
   if (!config.redis) {
-    out('REDIS_URL is not set: the running gateway keeps its keys in its own memory, out of reach of this command.\n');
+    err('REDIS_URL is not set: the running gateway keeps its keys in its own memory, out of reach of this command.\n');
     return EX_UNAVAILABLE;
   }
   const store = createStore({ redis: config.redis }, createLogger('warn'));
   try {
     return command.area === 'keys'
-      ? await keys(store, config, command.action, out)
+      ? await keys(store, config, command.action, out, err)
       : await clients(store, command, out, terminal);
   } finally {
     await store.close();
   }
 }
 
-async function keys(store: Store, config: Config, action: string, out: (s: string) => void): Promise<number> {
+async function keys(
+  store: Store,
+  config: Config,
+  action: string,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
   if (action === 'rotate') {
     if (config.signingKeyPem) {
-      out(
+      err(
         'SIGNING_KEY is set: rotate by replacing it in .env (the previous key keeps verifying until it retires) and restarting.\n',
       );
       return EX_USAGE;
@@ -224,7 +246,13 @@ const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' 
 
 if (import.meta.url === new URL(process.argv[1] ?? '', 'file://').href) {
   dotenv.config({ quiet: true });
-  run(process.argv.slice(2), process.env, (s) => process.stdout.write(s))
+  run(
+    process.argv.slice(2),
+    process.env,
+    (s) => process.stdout.write(s),
+    processTerminal,
+    (s) => process.stderr.write(s),
+  )
     .then((code) => process.exit(code))
     .catch((err: unknown) => {
       process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `${String(err)}\n`);

@@ -3,6 +3,8 @@
  * running service: clients and grants come from real flows, and revoking must reach the
  * running service (its /verify cache hears of it) as well as storage.
  */
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT } from '../../mcp-services/catalogue.ts';
 import { run, type Terminal } from '../../auth/src/cli.ts';
 import { listClients, showClient } from '../../auth/src/admin/clients.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
@@ -258,4 +260,46 @@ test('without REDIS_URL the gateway state is out of reach: exit 69', async () =>
   const env = { PUBLIC_URL: gw.url, MCP_ECHO_ENABLED: 'true' };
   expect(await run(['clients', 'list'], env, (s) => (output += s), noTerminal)).toBe(69);
   expect(output).toContain('REDIS_URL is not set');
+});
+
+test('help: --help, -h and help print the commands on stdout and exit 0', async () => {
+  for (const argv of [['--help'], ['-h'], ['help']]) {
+    let stdout = '';
+    let stderr = '';
+    const code = await run(
+      argv,
+      {},
+      (s) => (stdout += s),
+      noTerminal,
+      (s) => (stderr += s),
+    );
+    expect({ argv, code, stderr }).toEqual({ argv, code: 0, stderr: '' });
+    expect(stdout).toMatch(/^usage: npm run admin -- <command>/);
+    expect(stdout).toContain('clients revoke <client_id> [--yes]');
+  }
+});
+
+test('a usage error prints the usage on stderr, nothing on stdout', async () => {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(
+    ['clients', 'nope'],
+    {},
+    (s) => (stdout += s),
+    noTerminal,
+    (s) => (stderr += s),
+  );
+  expect({ code, stdout }).toEqual({ code: 64, stdout: '' });
+  expect(stderr).toMatch(/^usage: /);
+});
+
+// docs/administration.md's commands as a person types them: through npm (which picks Node 24 when
+// the system's is older, as on Debian 12), and the script itself on the Node that runs the tests.
+test.each([
+  ['npm', ['run', '--silent', 'admin', '--', '--help']],
+  [process.execPath, ['auth/src/cli.ts', '--help']],
+])('%s %j exits 0 with the usage on stdout', (command, args) => {
+  const result = spawnSync(command, args, { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(result.stdout).toMatch(/^usage: npm run admin -- <command>/);
 });
