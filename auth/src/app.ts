@@ -28,6 +28,7 @@ import { loadCookieSecrets, loadSigningKeys, type StoredKey } from './oidc/keys.
 import { createProvider, OIDC_SCOPES } from './oidc/provider.ts';
 import { ServiceRegistry } from './oidc/services.ts';
 import { structuredTokens } from './oidc/structured-tokens.ts';
+import { unrouted } from './oidc/unrouted.ts';
 import { renderError } from './pages/error.ts';
 import { PAGE_HEADERS } from './pages/layout.ts';
 import type { Store } from './storage/store.ts';
@@ -102,6 +103,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     fetch: options.fetch,
   });
   const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, keys });
+  provider.use(unrouted);
   provider.use(structuredTokens(verifier, identities));
   provider.use(async function revokeDeletedClient(ctx, next) {
     await next();

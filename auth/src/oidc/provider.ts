@@ -48,6 +48,20 @@ const ownTokenOrConfidential = (
   token: { clientId?: string },
 ) => token.clientId === client.clientId || client.clientAuthMethod !== 'none';
 
+/**
+ * The provider's endpoints, with the methods each answers (oidc-provider's router): a request with
+ * another method gets 405 and Allow (RFC 9110 §15.5.6) from unrouted.ts rather than the bare 404.
+ */
+export const PROVIDER_ROUTES = {
+  authorization: { path: '/authorize', methods: ['GET'] },
+  token: { path: '/token', methods: ['POST'] },
+  registration: { path: '/register', methods: ['POST'] },
+  revocation: { path: '/revoke', methods: ['POST'] },
+  introspection: { path: '/introspect', methods: ['POST'] },
+  jwks: { path: '/jwks', methods: ['GET'] },
+  userinfo: { path: '/userinfo', methods: ['GET', 'POST'] },
+} as const;
+
 export function createProvider(deps: ProviderDeps): Provider {
   const { config, store, registry, identities, accounts, logger } = deps;
   const knownScopes = [...OIDC_SCOPES, ...registry.scopes];
@@ -62,15 +76,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       long: { httpOnly: true, sameSite: 'lax', secure, signed: true },
       short: { httpOnly: true, sameSite: 'lax', secure, signed: true },
     },
-    routes: {
-      authorization: '/authorize',
-      token: '/token',
-      registration: '/register',
-      revocation: '/revoke',
-      introspection: '/introspect',
-      jwks: '/jwks',
-      userinfo: '/userinfo',
-    },
+    routes: Object.fromEntries(Object.entries(PROVIDER_ROUTES).map(([name, route]) => [name, route.path])),
     scopes: knownScopes,
     claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email'] },
     responseTypes: ['code'],
