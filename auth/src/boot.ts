@@ -50,7 +50,7 @@ export async function boot(env: NodeJS.ProcessEnv = process.env): Promise<Booted
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   announce(config, logger);
   const store = createStore({ redis: config.redis }, logger);
   const service = await createAuthService({ config, store, logger });
@@ -58,13 +58,11 @@ export async function boot(env: NodeJS.ProcessEnv = process.env): Promise<Booted
 }
 
 /** The local user's password, printed once on the terminal of whoever started the gateway. */
-export function printLocalLogin(service: AuthService): void {
+export function localLoginText(service: AuthService): string {
   const local = service.identities.local;
-  if (local) {
-    process.stdout.write(
-      `\n  Sign in as "${local.login}" with the password: ${local.password}\n  (valid until the gateway stops)\n\n`,
-    );
-  }
+  return local
+    ? `\n  Sign in as "${local.login}" with the password: ${local.password}\n  (valid until the gateway stops)\n\n`
+    : '';
 }
 
 /** Runs `stop` once on SIGINT/SIGTERM, then exits. */

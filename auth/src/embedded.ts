@@ -12,12 +12,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CATALOGUE } from '../../mcp-services/catalogue.ts';
 import type { AuthService } from './app.ts';
-import { boot, onShutdown, printLocalLogin } from './boot.ts';
+import { boot, localLoginText, onShutdown } from './boot.ts';
 import type { Config } from './config/load.ts';
 import { findCaddy, startCaddy } from './edge/caddy.ts';
 import { startServices } from './edge/children.ts';
 import { createEdge } from './edge/edge.ts';
-import type { Logger } from './log.ts';
+import { writeAfterLogs, type Logger } from './log.ts';
 
 type EdgeKind = 'local' | 'caddy';
 
@@ -35,13 +35,16 @@ function edgeKind(args: string[]): EdgeKind {
 function announceListening(config: Config, service: AuthService, logger: Logger, edge: EdgeKind): void {
   logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}`, edge }, 'gateway listening');
   const lines = config.services.map((s) => `    ${s.name.padEnd(20)} ${s.resource}`);
-  process.stdout.write(
+  // Last, once every service answered its health check and the edge listens: the lines a person
+  // needs are not lost among log lines (log.ts writeAfterLogs).
+  writeAfterLogs(
+    logger,
     `\n  MCP OAuth Gateway on ${config.publicUrl}\n` +
       (lines.length
         ? `  MCP services (connect your client to these URLs):\n${lines.join('\n')}\n`
-        : '  No MCP service enabled: set MCP_<SERVICE>_ENABLED=true in .env\n'),
+        : '  No MCP service enabled: set MCP_<SERVICE>_ENABLED=true in .env\n') +
+      (localLoginText(service) || '\n'),
   );
-  printLocalLogin(service);
 }
 
 async function listen(server: Server, port: number, host: string): Promise<AddressInfo> {

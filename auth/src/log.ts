@@ -3,6 +3,7 @@
  * a token, secret or cookie could appear, and code logs reasons, not values.
  */
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -29,7 +30,31 @@ export const REDACT_PATHS = [
   'req.headers.cookie',
 ];
 
-export function createLogger(level: string = 'info', destination?: pino.DestinationStream): Logger {
+/** How log lines are written: JSON lines, or pino-pretty's human-readable lines for a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+/** LOG_FORMAT's `auto`: readable on a terminal, JSON everywhere else (containers, pipes, CI). */
+export function resolveLogFormat(setting: string | undefined, isTTY = Boolean(process.stdout.isTTY)): LogFormat {
+  if (setting === 'json' || setting === 'pretty') return setting;
+  return isTTY ? 'pretty' : 'json';
+}
+
+function prettyStream(): pino.DestinationStream {
+  // In process and synchronous, so lines and the startup banner come out in the order written.
+  return pretty({
+    sync: true,
+    colorize: Boolean(process.stdout.isTTY),
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,component,mcpService',
+    messageFormat: '{if mcpService}[{mcpService}] {end}{msg}',
+  });
+}
+
+export function createLogger(
+  level: string = 'info',
+  destination?: pino.DestinationStream,
+  format: LogFormat = 'json',
+): Logger {
   return pino(
     {
       level,
@@ -37,6 +62,14 @@ export function createLogger(level: string = 'info', destination?: pino.Destinat
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    destination ?? (format === 'pretty' ? prettyStream() : pino.destination({ dest: 1, sync: true })),
   );
+}
+
+/**
+ * Writes text to stdout after every log line written before it: the startup banner comes last.
+ */
+export function writeAfterLogs(logger: Logger, text: string): void {
+  logger.flush();
+  process.stdout.write(text);
 }

@@ -3,7 +3,8 @@
  * /verify for ForwardAuth, /health. (`npm start` runs auth/src/embedded.ts instead.)
  */
 import { createServer } from 'node:http';
-import { boot, onShutdown, printLocalLogin } from './boot.ts';
+import { boot, localLoginText, onShutdown } from './boot.ts';
+import { writeAfterLogs } from './log.ts';
 
 const { config, logger, store, service } = await boot();
 const server = createServer(service.handler);
@@ -17,7 +18,7 @@ server.headersTimeout = 121_000;
 server.listen(config.port, config.host, () => {
   logger.info({ url: config.publicUrl, listen: `${config.host}:${config.port}` }, 'auth service listening');
   for (const s of config.services) logger.info({ mcpService: s.name, url: s.resource }, 'MCP service');
-  printLocalLogin(service);
+  writeAfterLogs(logger, localLoginText(service));
 });
 onShutdown(logger, async () => {
   server.close();

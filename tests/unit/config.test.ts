@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { ConfigError, loadConfig, type Config } from '../../auth/src/config/load.ts';
+import { resolveLogFormat } from '../../auth/src/log.ts';
 
 const GITHUB = { GITHUB_CLIENT_ID: 'Iv1.abc', GITHUB_CLIENT_SECRET: 'shh' };
 
@@ -58,6 +59,7 @@ describe('defaults', () => {
       localUser: true,
       dangerous: [],
       logLevel: 'info',
+      logFormat: resolveLogFormat('auto'), // json here: jest's output is not a terminal
     });
   });
 

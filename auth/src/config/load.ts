@@ -7,6 +7,7 @@ import type { ZodType } from 'zod';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { serviceEdgeSecret } from '../edge/edge-secret.ts';
 import { isIP } from 'node:net';
+import { resolveLogFormat, type LogFormat } from '../log.ts';
 import {
   RESERVED_SERVICE_NAMES,
   SERVICE_NAME,
@@ -76,6 +77,8 @@ export interface Config {
   /** Names of DANGEROUSLY_* switches that are on; each is warned about at startup. */
   dangerous: string[];
   logLevel: string;
+  /** LOG_FORMAT resolved against the terminal: what the logger writes. */
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
@@ -370,5 +373,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     localUser,
     dangerous,
     logLevel: raw.LOG_LEVEL as string,
+    logFormat: resolveLogFormat(raw.LOG_FORMAT as string),
   };
 }

@@ -267,6 +267,14 @@ export const settings = {
     default: 'info',
     doc: { group: 'Logging', doc: 'pino log level.' },
   },
+  LOG_FORMAT: {
+    type: z.enum(['auto', 'json', 'pretty']),
+    default: 'auto',
+    doc: {
+      group: 'Logging',
+      doc: '`json`: one JSON object per line (pino), for containers and log collectors. `pretty`: readable lines with colours (pino-pretty). `auto`: `pretty` when the output is a terminal, `json` otherwise.',
+    },
+  },
 } satisfies Record<string, { type: z.ZodType; default?: string; doc: Omit<SettingDoc, 'env'> }>;
 
 export type SettingName = keyof typeof settings;

@@ -30,6 +30,49 @@ async function waitHealthy(name: string, upstream: Upstream, child: ChildProcess
   throw new Error(`MCP service ${name} did not become healthy within ${timeoutMs / 1000} s`);
 }
 
+/** Calls `onLine` for each complete line of a child's output stream (and the rest at its end). */
+function relayLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) if (line.trim()) onLine(line);
+  });
+  stream.on('end', () => {
+    if (pending.trim()) onLine(pending);
+  });
+}
+
+const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
+
+/**
+ * A service's own log line (pino JSON) goes on as a line of the gateway's log, at its own level and
+ * with its own fields, so that `npm start` prints one stream, readable on a terminal and JSON
+ * elsewhere; anything else the service prints is kept whole under `output`.
+ */
+function relay(log: Logger, line: string, fallback: 'info' | 'warn'): void {
+  let entry: unknown;
+  try {
+    entry = line.startsWith('{') ? JSON.parse(line) : undefined;
+  } catch {
+    entry = undefined;
+  }
+  if (entry && typeof entry === 'object' && typeof (entry as { level?: unknown }).level === 'number') {
+    const { level, msg, time: _time, pid: _pid, hostname: _hostname, ...fields } = entry as Record<string, unknown>;
+    log[PINO_LEVELS[level as number] ?? fallback](fields, typeof msg === 'string' ? msg : 'service output');
+    return;
+  }
+  log[fallback]({ output: line }, 'service output');
+}
+
 export interface RunningServices {
   upstreams: Map<string, Upstream>;
   stop(): Promise<void>;
@@ -103,8 +146,8 @@ export async function startServices(
         });
         children.push(child);
         const log = logger.child({ mcpService: service.name });
-        child.stdout!.on('data', (d: Buffer) => log.info({ output: d.toString().trimEnd() }, 'service output'));
-        child.stderr!.on('data', (d: Buffer) => log.warn({ output: d.toString().trimEnd() }, 'service output'));
+        relayLines(child.stdout!, (line) => relay(log, line, 'info'));
+        relayLines(child.stderr!, (line) => relay(log, line, 'warn'));
         child.on('exit', (code, signal) => {
           if (!stopping) log.error({ code, signal }, 'MCP service exited');
         });
