@@ -7,7 +7,8 @@ import { createAuthService, type AuthService } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config/load.ts';
 import { describeAllowlist } from './identity/allowlist.ts';
 import { createLogger, type Logger } from './log.ts';
-import { createStore } from './storage/index.ts';
+import { createStore, RedisStore } from './storage/index.ts';
+import { StorageUnavailable } from './storage/redis.ts';
 import type { Store } from './storage/store.ts';
 
 export interface Booted {
@@ -53,8 +54,29 @@ export async function boot(env: NodeJS.ProcessEnv = process.env): Promise<Booted
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   announce(config, logger);
   const store = createStore({ redis: config.redis }, logger);
+  await storageReady(store, logger);
   const service = await createAuthService({ config, store, logger });
   return { config, logger, store, service };
+}
+
+/** How long a starting gateway waits for Redis (a Compose stack starts them together). */
+export const STORAGE_STARTUP_WAIT_MS = 15_000;
+
+/**
+ * Redis answers before anything reads from it; otherwise one line says which URL and what to
+ * check, and the process exits 78 as for any other setting that cannot work (EX_CONFIG).
+ */
+async function storageReady(store: Store, logger: Logger): Promise<void> {
+  if (!(store instanceof RedisStore)) return;
+  try {
+    await store.connected(STORAGE_STARTUP_WAIT_MS, (message) => logger.warn(message));
+  } catch (err) {
+    if (!(err instanceof StorageUnavailable)) throw err;
+    logger.flush();
+    process.stderr.write(`${err.message}\n`);
+    await store.close().catch(() => undefined);
+    process.exit(78); // EX_CONFIG
+  }
 }
 
 /** The local user's password, printed once on the terminal of whoever started the gateway. */

@@ -16,7 +16,8 @@ import { listClients, revokeClient, showClient, type ClientDetails, type ClientS
 import { ConfigError, loadConfig, type Config } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { readKeySet, rotateSigningKey } from './oidc/keys.ts';
-import { createStore } from './storage/index.ts';
+import { createStore, RedisStore } from './storage/index.ts';
+import { StorageUnavailable } from './storage/redis.ts';
 import type { Json, Store } from './storage/store.ts';
 
 const USAGE = `usage: npm run admin -- <command>     (in a container: node auth/src/cli.ts <command>)
@@ -32,6 +33,8 @@ Works on the Redis storage of REDIS_URL (.env). docs/administration.md.
 const HELP = new Set(['--help', '-h', 'help']);
 const EX_USAGE = 64;
 const EX_UNAVAILABLE = 69;
+/** The running gateway's Redis is either there or not: a command does not wait long for it. */
+const CLI_STORAGE_WAIT_MS = 5000;
 
 /** Where a confirmation can be asked: the process's terminal, or a stand-in in tests. */
 export interface Terminal {
@@ -111,9 +114,14 @@ export async function run(
   }
   const store = createStore({ redis: config.redis }, createLogger('warn'));
   try {
+    if (store instanceof RedisStore) await store.connected(CLI_STORAGE_WAIT_MS);
     return command.area === 'keys'
       ? await keys(store, config, command.action, out, err)
       : await clients(store, command, out, terminal);
+  } catch (e) {
+    if (!(e instanceof StorageUnavailable)) throw e;
+    err(`${e.message}\n`);
+    return EX_UNAVAILABLE;
   } finally {
     await store.close();
   }

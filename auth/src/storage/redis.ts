@@ -15,6 +15,32 @@ export interface RedisStoreOptions {
   logger?: Logger;
 }
 
+/**
+ * Redis not reachable at startup, or refusing the credentials: `message` is the one line an operator
+ * reads (the URL without its password, the cause, what to check).
+ */
+export class StorageUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageUnavailable';
+  }
+}
+
+/** A Redis URL fit for a log line: its password (and user name) replaced by ***. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.username) parsed.username = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(REDIS_URL, not a URL)';
+  }
+}
+
+/** An error Redis answers when the credentials are wrong or missing: waiting will not help. */
+const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
+
 /** How long ping() waits before calling Redis unreachable. */
 const PING_TIMEOUT_MS = 2000;
 /** SCAN COUNT hint: keys examined per round trip. */
@@ -70,8 +96,12 @@ export class RedisStore implements Store {
   private subscriber: Redis | undefined;
   /** By full (prefixed) channel name. */
   private readonly subscriptions = new Map<string, Subscription>();
+  private readonly url: string;
+  /** Until the first connection, errors are the startup's to report (connected()), once. */
+  private everReady = false;
 
   constructor(options: RedisStoreOptions) {
+    this.url = options.url;
     this.prefix = options.keyPrefix;
     this.logger = options.logger;
     this.client = new Redis(options.url, {
@@ -202,6 +232,52 @@ export class RedisStore implements Store {
     return unsubscribe;
   }
 
+  /**
+   * Resolves once Redis answers; rejects with StorageUnavailable when it does not within
+   * `timeoutMs`, or at once when it refuses the credentials.
+   */
+  async connected(timeoutMs: number, onWaiting?: (message: string) => void): Promise<void> {
+    if (this.client.status === 'ready') return;
+    const where = redactRedisUrl(this.url);
+    let last: Error | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const waiting = setTimeout(
+        () => onWaiting?.(`waiting for Redis at ${where} (up to ${Math.round(timeoutMs / 1000)} s)`),
+        1000,
+      );
+      const finish = (err?: StorageUnavailable) => {
+        clearTimeout(waiting);
+        clearTimeout(deadline);
+        this.client.off('ready', onReady);
+        this.client.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = () => finish();
+      const onError = (err: Error) => {
+        last = err;
+        if (AUTH_ERROR.test(err.message)) {
+          finish(
+            new StorageUnavailable(
+              `Redis at ${where} refused the credentials (${firstLine(err.message)}): check the password in REDIS_URL (REDIS_PASSWORD in the Compose stack).`,
+            ),
+          );
+        }
+      };
+      const deadline = setTimeout(
+        () =>
+          finish(
+            new StorageUnavailable(
+              `Redis at ${where} is unreachable${last ? ` (${firstLine(last.message)})` : ''} after ${Math.round(timeoutMs / 1000)} s: check REDIS_URL, and that Redis runs and accepts connections from this host.`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.client.on('ready', onReady);
+      this.client.on('error', onError);
+    });
+  }
+
   async ping(): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -265,9 +341,14 @@ export class RedisStore implements Store {
 
   /** Connection errors are logged (ioredis reconnects by itself); without a listener it would print them. */
   private watch(connection: Redis, role: string): void {
-    connection.on('error', (err: Error) => this.logger?.warn({ err, role }, 'storage: redis connection error'));
+    connection.on('ready', () => (this.everReady = true));
+    connection.on('error', (err: Error) => {
+      if (this.everReady) this.logger?.warn({ err, role }, 'storage: redis connection error');
+    });
   }
 }
+
+const firstLine = (text: string): string => text.split('\n', 1)[0]!;
 
 function decode<T extends Json>(text: string | null): T | undefined {
   return text === null ? undefined : (JSON.parse(text) as T);
