@@ -75,6 +75,59 @@ describe('consent', () => {
     expect(fresh.token?.status).toBe(200);
   });
 
+  // OpenID Connect Core 1.0 §3.1.2.1: prompt=consent asks the person again, whatever was remembered.
+  test('prompt=consent shows the page even when this user already allowed this client', async () => {
+    const client = await registerOk(gw.url, DEFAULT_METADATA);
+    const person = new Person(gw.url, github);
+    await runFlow({ base: gw.url, github, client, person });
+    await runFlow({ base: gw.url, github, client, person });
+    expect(person.seen.map((s) => s.kind)).toEqual(['login', 'github', 'consent']);
+    let page = '';
+    const again = await runFlow({
+      base: gw.url,
+      github,
+      client,
+      person,
+      params: { prompt: 'consent' },
+      authorize: { onPage: (kind, p) => void (kind === 'consent' && (page = p.body)) },
+    });
+    expect(person.seen.map((s) => s.kind)).toEqual(['login', 'github', 'consent', 'consent']);
+    expect(again.token?.status).toBe(200);
+    // The page lists what the client asks for, although nothing is new.
+    expect(page).toContain('echo');
+    const denied = await runFlow({
+      base: gw.url,
+      github,
+      client,
+      person,
+      params: { prompt: 'consent' },
+      authorize: { consent: 'deny' },
+    });
+    expect(denied.redirect.searchParams.get('error')).toBe('access_denied');
+    expect(gw.logs.filter((l) => l.msg === 'consent denied').at(-1)).toMatchObject({ client: client.client_id });
+  });
+
+  // OpenID Connect Core 1.0 §3.1.2.6: prompt=none cannot show a page, so the error says what was needed.
+  test('prompt=none when consent is needed: consent_required (interaction_required for a native client), no page', async () => {
+    const web = await registerOk(gw.url, {
+      ...DEFAULT_METADATA,
+      redirect_uris: ['https://app.example.com/callback'],
+      token_endpoint_auth_method: 'client_secret_post',
+    });
+    const native = await registerOk(gw.url, DEFAULT_METADATA);
+    const person = new Person(gw.url, github);
+    // Logged in (through another client) but neither client was ever allowed.
+    await runFlow({ base: gw.url, github, person });
+    const seen = person.seen.length;
+    const r = await runFlow({ base: gw.url, github, client: web, person, params: { prompt: 'none' } });
+    expect(r.redirect.searchParams.get('error')).toBe('consent_required');
+    // oidc-provider asks a native (loopback redirect) client's user every time it cannot remember
+    // for them: without a page, that is interaction_required.
+    const n = await runFlow({ base: gw.url, github, client: native, person, params: { prompt: 'none' } });
+    expect(n.redirect.searchParams.get('error')).toBe('interaction_required');
+    expect(person.seen.length).toBe(seen);
+  });
+
   test('asked again for another service, and for another client', async () => {
     const client = await registerOk(gw.url, DEFAULT_METADATA);
     const person = new Person(gw.url, github);

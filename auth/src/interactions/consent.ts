@@ -51,12 +51,31 @@ async function grantAndFinish(
   await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
 }
 
+/** Did the client ask for the consent page whatever was decided before (`prompt=consent`)? */
+function consentPrompted(details: Details): boolean {
+  return String(details.params.prompt ?? '')
+    .split(' ')
+    .includes('consent');
+}
+
+/**
+ * What the page lists: what the grant lacks, or, when the client asked for consent again and the
+ * grant lacks nothing, everything the request asks for.
+ */
+function shown(details: Details, request: ConsentRequest): string[] {
+  const missing = [...request.scopes, ...Object.values(request.resources).flat()];
+  const asked = missing.length ? missing : String(details.params.scope ?? '').split(' ');
+  return [...new Set(asked)].filter((s) => s && s !== 'openid' && s !== 'offline_access');
+}
+
 /** GET /interaction/:uid with the consent prompt: a remembered decision, or the page. */
 export async function showConsent(deps: InteractionDeps, req: Request, res: Response, details: Details) {
   const accountId = details.session!.accountId;
   const clientId = String(details.params.client_id);
   const request = wanted(details);
-  if (covers(await deps.consents.find(accountId, clientId), request)) {
+  // OpenID Connect Core 1.0 §3.1.2.1: with prompt=consent the authorization server prompts the
+  // end-user for consent before returning information to the client: a remembered decision is not one.
+  if (!consentPrompted(details) && covers(await deps.consents.find(accountId, clientId), request)) {
     deps.logger.info({ user: accountId, client: clientId }, 'consent remembered');
     await grantAndFinish(deps, req, res, details, request);
     return;
@@ -72,9 +91,7 @@ export async function showConsent(deps: InteractionDeps, req: Request, res: Resp
       redirectHost: redirect?.host || redirect?.protocol.replace(/:$/, '') || '',
       redirectScheme: redirect?.protocol.replace(/:$/, '') ?? '',
       serviceNames: requestedServices(deps, details.params.resource),
-      scopes: [...new Set([...request.scopes, ...Object.values(request.resources).flat()])].filter(
-        (s) => s !== 'openid' && s !== 'offline_access',
-      ),
+      scopes: shown(details, request),
       user: { login: account?.login ?? accountId, provider: account?.provider ?? '', name: account?.name },
       action: `/interaction/${details.uid}/consent`,
       csrf: csrfToken(deps, details.uid, 'consent'),
