@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, startTestProxy, type TestProxy } from '../proxy/fixtures/harness.ts';
@@ -23,7 +23,7 @@ import { startGitHubStandin, type GitHubStandin } from '../support/github-standi
 import { freePort, startStack, type Stack } from '../support/stack.ts';
 import { Person } from '../support/person.ts';
 import { completeAuthorization } from '../support/browser.ts';
-import { CONFORMANCE, readResults, regressions, runServerSuite } from '../support/conformance.ts';
+import { CONFORMANCE, readResults, regressions, reportFile, runServerSuite } from '../support/conformance.ts';
 import { connectWithOAuth } from '../support/mcp-client.ts';
 
 const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -108,10 +108,15 @@ test('through the gateway, every conformance scenario passes that passes without
     runServerSuite(proxy.url, join(work, 'proxy'), 60_000),
     runServerSuite(forwarder.url, join(work, 'gateway'), 60_000),
   ]);
-  expect(regressions(alone, gateway, ['proxy', 'gateway'])).toEqual([]);
+  const compared = regressions(alone, gateway, ['proxy', 'gateway'], `server-${process.env.GATEWAY_EDGE ?? 'local'}`);
+  // On failure the report (every scenario, both verdicts, the failed checks) is named here.
+  expect(compared).toEqual({ regressions: [], report: compared.report });
   // The same result for every scenario: the gateway neither breaks nor hides anything.
   const verdicts = (results: typeof alone) => Object.fromEntries([...results].map(([s, r]) => [s, r.passed]));
-  expect(verdicts(gateway)).toEqual(verdicts(alone));
+  expect({ verdicts: verdicts(gateway), report: compared.report }).toEqual({
+    verdicts: verdicts(alone),
+    report: compared.report,
+  });
   expect(gateway.get('dns-rebinding-protection')).toEqual({ passed: true, failures: [] });
 }, 80_000);
 
@@ -173,9 +178,14 @@ test('authorization mode: every scenario passes against our authorization server
 
   // Here a scenario passes only when every check is a SUCCESS (no warnings either).
   const results = readResults(outputDir, /^authorization-server-/, (c) => c.status !== 'SUCCESS');
+  const report = reportFile(`authorization-${process.env.GATEWAY_EDGE ?? 'local'}`);
+  writeFileSync(
+    report,
+    `scenario                                 result\n${[...results].map(([s, r]) => `${s.padEnd(40)} ${r.passed ? 'pass' : r.failures.join(', ')}`).join('\n')}\n`,
+  );
   console.log(
-    `scenario                                 result\n${[...results].map(([s, r]) => `${s.padEnd(40)} ${r.passed ? 'pass' : r.failures.join(', ')}`).join('\n')}`,
+    `conformance, authorization mode: ${[...results.values()].filter((r) => r.passed).length}/${results.size} scenarios pass; tables in ${report}`,
   );
   expect([...results.keys()].sort()).toEqual(['authorization-code-grant', 'authorization-server-metadata-endpoint']);
-  expect([...results.values()].flatMap((r) => r.failures)).toEqual([]);
+  expect({ failures: [...results.values()].flatMap((r) => r.failures), report }).toEqual({ failures: [], report });
 }, 45_000);

@@ -3,7 +3,8 @@
  * package.json) run as its CLI, and its results compared scenario by scenario.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const CONFORMANCE = join(process.cwd(), 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
@@ -51,23 +52,52 @@ export async function runServerSuite(url: string, outputDir: string, timeoutMs: 
   return readResults(outputDir, /^server-/);
 }
 
+/** Where the full tables of a comparison are kept (outside the test's own temporary directory). */
+export function reportFile(name: string): string {
+  const dir = join(tmpdir(), 'mcp-oauth-gateway-conformance');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${name}.txt`);
+}
+
 /**
- * Compares a candidate's results with a baseline's: prints both side by side and checks that the
- * same scenarios ran, that the baseline passes the basics (or the comparison means nothing),
- * and returns every scenario that passes for the baseline and not for the candidate.
+ * Compares a candidate's results with a baseline's: writes both side by side to `reportFile(name)`,
+ * prints one line (how many scenarios get the same verdict), checks that the same scenarios ran and
+ * that the baseline passes the basics (or the comparison means nothing), and returns every
+ * scenario that passes for the baseline and not for the candidate, and the report's path.
  */
-export function regressions(baseline: Results, candidate: Results, labels: [string, string]): string[] {
+export function regressions(
+  baseline: Results,
+  candidate: Results,
+  labels: [string, string],
+  name: string,
+): { regressions: string[]; report: string } {
   const mark = (r?: { passed: boolean }) => (r === undefined ? 'missing' : r.passed ? 'pass' : 'FAIL');
-  const rows = [...new Set([...baseline.keys(), ...candidate.keys()])].map(
-    (s) => `${s.padEnd(46)} ${mark(baseline.get(s)).padEnd(10)} ${mark(candidate.get(s))}`,
+  const scenarios = [...new Set([...baseline.keys(), ...candidate.keys()])];
+  const rows = scenarios.map(
+    (s) =>
+      `${s.padEnd(46)} ${mark(baseline.get(s)).padEnd(10)} ${mark(candidate.get(s)).padEnd(10)} ${candidate.get(s)?.failures.join(', ') ?? ''}`,
   );
-  console.log(`${'scenario'.padEnd(46)} ${labels[0].padEnd(10)} ${labels[1]}\n${rows.join('\n')}`);
+  const report = reportFile(name);
+  writeFileSync(
+    report,
+    `${'scenario'.padEnd(46)} ${labels[0].padEnd(10)} ${labels[1].padEnd(10)} ${labels[1]}'s failed checks\n${rows.join('\n')}\n`,
+  );
+  const same = scenarios.filter((s) => mark(baseline.get(s)) === mark(candidate.get(s)));
+  const better = scenarios.filter((s) => !baseline.get(s)?.passed && candidate.get(s)?.passed);
+  console.log(
+    `conformance, ${labels[1]}: same verdict as the reference (${labels[0]}): ${same.length}/${scenarios.length}` +
+      (better.length ? ` (passes where the ${labels[0]} fails: ${better.join(', ')})` : '') +
+      `; tables in ${report}`,
+  );
   expect(baseline.size).toBeGreaterThan(20);
   expect([...candidate.keys()].sort()).toEqual([...baseline.keys()].sort());
   for (const basic of ['server-initialize', 'ping', 'tools-list', 'resources-list', 'prompts-list']) {
     expect(baseline.get(basic)?.passed).toBe(true);
   }
-  return [...baseline]
-    .filter(([scenario, result]) => result.passed && !candidate.get(scenario)?.passed)
-    .map(([scenario]) => `${scenario}: ${candidate.get(scenario)?.failures.join(', ')}`);
+  return {
+    regressions: [...baseline]
+      .filter(([scenario, result]) => result.passed && !candidate.get(scenario)?.passed)
+      .map(([scenario]) => `${scenario}: ${candidate.get(scenario)?.failures.join(', ')}`),
+    report,
+  };
 }
