@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
@@ -21,7 +21,8 @@ const TIMEOUT = 120_000;
 const root = process.cwd();
 const MCP_REMOTE = resolve(root, 'node_modules/.bin/mcp-remote');
 const INSPECTOR = resolve(root, 'node_modules/.bin/mcp-inspector');
-const HOOK = resolve(root, 'tests/support/follow-authorization.ts');
+// The $BROWSER docs/clients.md shows: one executable path, on a Node that runs TypeScript.
+const BROWSER = resolve(root, 'tests/support/follow-authorization.sh');
 
 let github: GitHubStandin;
 let stack: Stack;
@@ -42,9 +43,8 @@ beforeAll(async () => {
   followLog = join(dir, 'follow-authorization.log');
   writeFileSync(followLog, '');
   // xdg-open runs `$browser "$url"` with $browser unquoted: one executable path, no spaces.
-  browser = join(dir, 'browser');
-  writeFileSync(browser, `#!/bin/sh\nexec '${process.execPath}' '${HOOK}' "$@"\n`);
-  chmodSync(browser, 0o755);
+  expect(BROWSER).not.toMatch(/[\s:]/);
+  browser = BROWSER;
 }, TIMEOUT);
 
 afterAll(async () => {
@@ -204,24 +204,19 @@ test(
  * secrets in memory (no keychain here, and nothing left behind); a free callback port rather
  * than the fixed default 6276.
  */
-async function inspector(service: string, args: string[]): Promise<unknown> {
-  const env = clientEnv(`inspector-${service}`);
+async function inspector(
+  service: string,
+  args: string[],
+  options: { base?: string; env?: Record<string, string>; home?: string; login?: boolean } = {},
+): Promise<unknown> {
+  const env = { ...clientEnv(`inspector-${service}`), ...(options.home ? { HOME: options.home } : {}) };
   const callback = `http://127.0.0.1:${await freePort()}/oauth/callback`;
+  const target = args.includes('--server-url') ? [] : [`${options.base ?? stack.url}/${service}/mcp`];
   const child = spawn(
     INSPECTOR,
-    [
-      '--cli',
-      `${stack.url}/${service}/mcp`,
-      '--transport',
-      'http',
-      '--callback-url',
-      callback,
-      '--format',
-      'json',
-      ...args,
-    ],
+    ['--cli', ...target, '--transport', 'http', '--callback-url', callback, '--format', 'json', ...args],
     {
-      env: { ...env, MCP_AUTO_OPEN_ENABLED: 'true', MCP_INSPECTOR_SECRET_STORE: 'memory' },
+      env: { ...env, MCP_AUTO_OPEN_ENABLED: 'true', MCP_INSPECTOR_SECRET_STORE: 'memory', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -243,7 +238,8 @@ async function inspector(service: string, args: string[]): Promise<unknown> {
       }
       children.delete(child);
       if (code !== 0) throw new Error(`inspector ${args.join(' ')} exited ${code}; stdout: ${stdout}`);
-      expect(stderr).toContain('Authorization complete.');
+      if (options.login !== false) expect(stderr).toContain('Authorization complete.');
+      else expect(stderr).not.toContain('Please navigate to');
       return (JSON.parse(stdout) as { result: unknown }).result;
     },
   );
@@ -282,3 +278,59 @@ test(
   },
   TIMEOUT,
 );
+
+describe('the quick start (cp .env.example .env && npm start: no GitHub app, one local user)', () => {
+  let quick: Stack;
+  let password: string;
+  beforeAll(async () => {
+    quick = await startStack({ readme: true, env: { MCP_ECHO_STATEFUL_ENABLED: 'true' } });
+    password = /Sign in as "local" with the password: (\S+)/.exec(quick.output())![1]!;
+  }, TIMEOUT);
+  afterAll(() => quick?.stop(), TIMEOUT);
+
+  test(
+    "docs/clients.md's headless recipe: FOLLOW_PASSWORD signs the Inspector in as the local user",
+    async () => {
+      const before = readFileSync(followLog, 'utf8').length;
+      const tools = await inspector('echo-stateful', ['--method', 'tools/list'], {
+        base: quick.url,
+        env: { FOLLOW_PASSWORD: password },
+      });
+      expect((tools as { tools: { name: string }[] }).tools.map((t) => t.name)).toContain('whoami');
+      // The hook writes its summary after the client got its callback: wait for it.
+      const said = 'pages: local-login → consent; callback page loaded';
+      const deadline = Date.now() + 10_000;
+      while (!readFileSync(followLog, 'utf8').slice(before).includes(said) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(readFileSync(followLog, 'utf8').slice(before)).toContain(said);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "docs/clients.md's stored tokens: MCP_INSPECTOR_SECRET_STORE=file, then --stored-auth-only and --server-url --use-stored-auth log in no more",
+    async () => {
+      const home = mkdtempSync(join(dir, 'inspector-file-'));
+      const file = { MCP_INSPECTOR_SECRET_STORE: 'file', FOLLOW_PASSWORD: password };
+      await inspector('echo-stateful', ['--method', 'tools/list'], { base: quick.url, home, env: file });
+      // No browser from here on: a login attempt would fail.
+      const offline = { ...file, BROWSER: '/bin/false', MCP_AUTO_OPEN_ENABLED: 'false' };
+      const names = (r: unknown) => (r as { tools: { name: string }[] }).tools.map((t) => t.name);
+      const reused = await inspector('echo-stateful', ['--method', 'tools/list', '--stored-auth-only'], {
+        base: quick.url,
+        home,
+        env: offline,
+        login: false,
+      });
+      expect(names(reused)).toContain('echo');
+      const viaServerUrl = await inspector(
+        'echo-stateful',
+        ['--server-url', `${quick.url}/echo-stateful/mcp`, '--method', 'tools/list', '--use-stored-auth'],
+        { home, env: offline, login: false },
+      );
+      expect(names(viaServerUrl)).toContain('echo');
+    },
+    TIMEOUT,
+  );
+});

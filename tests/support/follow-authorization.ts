@@ -1,13 +1,15 @@
 /**
  * A browser for MCP clients that open one: give this script the authorization URL and headless
- * Chromium does what a person at a browser would. It goes through the gateway's login page, the
- * GitHub stand-in's authorize page (login `octocat`) and the consent page (Allow), and ends on
- * the URL the gateway finally redirects to, the client's loopback callback, so the client's
- * listener receives the code.
+ * Chromium does what a person at a browser would. It goes through the gateway's login page (as the
+ * local user of `npm start` when FOLLOW_PASSWORD is set, else through GitHub's authorize page, the
+ * tests' stand-in, as `octocat`) and the consent page (Allow), and ends on the URL the gateway
+ * finally redirects to, the client's loopback callback, so the client's listener receives the code.
  *
  *   node tests/support/follow-authorization.ts <authorization-url>
  *
  * Environment:
+ *   FOLLOW_PASSWORD      the local user's password, as `npm start` printed it (the quick start,
+ *                        without a GitHub app)
  *   FOLLOW_LOGIN         the GitHub login to approve (default octocat)
  *   FOLLOW_LOG           a file to append what happened to (clients start browsers with their
  *                        output discarded; this is the only way to see a failure)
@@ -30,6 +32,7 @@ export async function followAuthorization(authorizationUrl: string): Promise<URL
   // completeAuthorization returns once the browser has loaded the client's callback page.
   const seen: string[] = [];
   const back = await completeAuthorization(authorizationUrl, process.env.FOLLOW_LOGIN ?? 'octocat', {
+    password: process.env.FOLLOW_PASSWORD || undefined,
     onPage: (kind) => seen.push(kind),
   });
   log(`pages: ${seen.join(' → ')}; callback page loaded at ${back.origin}${back.pathname}`);
