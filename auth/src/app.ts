@@ -31,6 +31,7 @@ import { structuredTokens } from './oidc/structured-tokens.ts';
 import { unrouted } from './oidc/unrouted.ts';
 import { renderError } from './pages/error.ts';
 import { PAGE_HEADERS } from './pages/layout.ts';
+import { RevocationFeed } from './storage/revocation-feed.ts';
 import type { Store } from './storage/store.ts';
 import { VerifyDecider } from './verify/decision.ts';
 import { isVerifyPath, verifyHandler } from './verify/handler.ts';
@@ -91,9 +92,12 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     accessTokenLifetime: config.accessTokenLifetime,
   });
   const cookieSecrets = await loadCookieSecrets(store, config.cookieSecrets);
+  // One revocation feed for the process: the adapter and the verifier announce, /verify follows.
+  const feed = new RevocationFeed(store);
   const provider = createProvider({
     config,
     store,
+    feed,
     registry,
     identities,
     accounts,
@@ -102,14 +106,14 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     logger,
     fetch: options.fetch,
   });
-  const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, keys });
+  const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, feed, keys });
   provider.use(unrouted);
   provider.use(structuredTokens(verifier, identities));
   provider.use(async function revokeDeletedClient(ctx, next) {
     await next();
     // RFC 7592 §2.3: a deleted client's grants, and every token in them, end with it.
     if (ctx.oidc?.route === 'client_delete' && ctx.status === 204 && ctx.oidc.client) {
-      const grants = await revokeClientGrants(store, ctx.oidc.client.clientId);
+      const grants = await revokeClientGrants(store, feed, ctx.oidc.client.clientId);
       logger.info({ client: ctx.oidc.client.clientId, grants }, 'client deleted');
     }
   });
@@ -180,7 +184,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
 
   const cache = new TokenCache();
   const replica = new RevocationReplica({ store, logger, tokenLifetime: config.accessTokenLifetime });
-  const unfollow = await followRevocations(store, cache, replica, logger);
+  const unfollow = await followRevocations(feed, cache, replica, logger);
   const counters = new Counters();
   const decider = new VerifyDecider({
     publicHost: new URL(config.publicUrl).host,

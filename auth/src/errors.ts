@@ -1,34 +1,107 @@
 /**
  * One error family for everything the gateway answers itself (oidc-provider renders its own
- * endpoints' errors in the same OAuth shape). `toWire` is the one place an error becomes a
- * status, headers and an RFC 6749 §5.2-shaped JSON body; anything that is not a GatewayError
- * becomes a generic `server_error` and is logged with its detail.
+ * endpoints' errors in the same OAuth shape): one class per error code, each with its status, so
+ * a status and a code cannot disagree; `toWire` is the one place an error becomes a status,
+ * headers (WWW-Authenticate included) and an RFC 6749 §5.2-shaped JSON body. Anything that is not
+ * a GatewayError becomes a generic `server_error` and is logged with its detail.
+ * Modelled on the MCP TypeScript SDK's server/auth/errors.ts and middleware/bearerAuth.ts.
  */
 import type { Logger } from './log.ts';
 
-export class GatewayError extends Error {
-  readonly error: string;
-  readonly status: number;
+export abstract class GatewayError extends Error {
+  /** The OAuth error code of the body (RFC 6749 §5.2, RFC 6750 §3.1, RFC 8707 §2). */
+  abstract readonly code: string;
+  abstract readonly status: number;
   readonly description?: string;
-  readonly headers: Record<string, string>;
-  constructor(error: string, status: number, description?: string, headers: Record<string, string> = {}) {
-    super(description ?? error);
-    this.name = 'GatewayError';
-    this.error = error;
-    this.status = status;
+  constructor(description?: string) {
+    super(description);
+    this.name = new.target.name;
     this.description = description;
-    this.headers = headers;
+  }
+  /** Headers this error carries (Allow, Retry-After); WWW-Authenticate comes from toWire. */
+  headers(): Record<string, string> {
+    return {};
   }
 }
 
-// RFC 6749 §5.2 / §4.1.2.1
-export const invalidRequest = (description: string) => new GatewayError('invalid_request', 400, description);
-export const accessDenied = (description: string) => new GatewayError('access_denied', 403, description);
-export const notFound = (description = 'no such resource') => new GatewayError('not_found', 404, description);
-export const methodNotAllowed = (allow: string) =>
-  new GatewayError('invalid_request', 405, `method not allowed (allowed: ${allow})`, { allow });
-// RFC 8707 §2
-export const invalidTarget = (description: string) => new GatewayError('invalid_target', 400, description);
+// RFC 6749 §5.2: the request is missing a parameter, or is otherwise malformed.
+export class InvalidRequestError extends GatewayError {
+  readonly code = 'invalid_request';
+  readonly status = 400;
+}
+
+// RFC 6749 §4.1.2.1: the resource owner or the gateway refused.
+export class AccessDeniedError extends GatewayError {
+  readonly code = 'access_denied';
+  readonly status = 403;
+}
+
+export class NotFoundError extends GatewayError {
+  readonly code = 'not_found';
+  readonly status = 404;
+}
+
+// RFC 9110 §15.5.6: 405 names the methods the resource serves in Allow.
+export class MethodNotAllowedError extends GatewayError {
+  readonly code = 'invalid_request';
+  readonly status = 405;
+  readonly allow: string;
+  constructor(allow: string) {
+    super(`method not allowed (allowed: ${allow})`);
+    this.allow = allow;
+  }
+  override headers(): Record<string, string> {
+    return { allow: this.allow };
+  }
+}
+
+// RFC 9110 §15.5.14: the body is larger than the gateway reads.
+export class ContentTooLargeError extends GatewayError {
+  readonly code = 'invalid_request';
+  readonly status = 413;
+}
+
+// RFC 6749 §4.1.2.1: a dependency (storage) is down; try again shortly.
+export class TemporarilyUnavailableError extends GatewayError {
+  readonly code = 'temporarily_unavailable';
+  readonly status = 503;
+  override headers(): Record<string, string> {
+    return { 'retry-after': '1' };
+  }
+}
+
+export class ServerError extends GatewayError {
+  readonly code = 'server_error';
+  readonly status = 500;
+}
+
+// RFC 6750 §3.1: the request had no authentication. The challenge carries no error code; the body
+// still says what is missing.
+export class MissingTokenError extends GatewayError {
+  readonly code = 'invalid_request';
+  readonly status = 401;
+  constructor(description = 'a Bearer access token is required') {
+    super(description);
+  }
+}
+
+// RFC 6750 §3.1: expired, revoked, malformed or otherwise invalid.
+export class InvalidTokenError extends GatewayError {
+  readonly code = 'invalid_token';
+  readonly status = 401;
+}
+
+// RFC 6750 §3.1: the token is valid but lacks a scope the resource requires.
+export class InsufficientScopeError extends GatewayError {
+  readonly code = 'insufficient_scope';
+  readonly status = 403;
+}
+
+/** A protected resource's challenge parameters (RFC 9728 §5.1, RFC 6750 §3). */
+export interface Challenge {
+  resource_metadata: string;
+  scope: string;
+}
 
 export interface WireError {
   status: number;
@@ -36,12 +109,33 @@ export interface WireError {
   body: { error: string; error_description?: string };
 }
 
-export function toWire(err: unknown, log?: Logger): WireError {
+function quoted(params: Record<string, string | undefined>): string {
+  return Object.entries(params)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(', ');
+}
+
+/**
+ * The answer for `err`. With a `challenge` (a refusal at a protected resource), WWW-Authenticate is
+ * the Bearer challenge MCP authorization requires: resource_metadata and scope, then the error and
+ * its description, except for a request without a token (RFC 6750 §3.1).
+ */
+export function toWire(err: unknown, log?: Logger, challenge?: Challenge): WireError {
   if (err instanceof GatewayError) {
+    const headers = err.headers();
+    if (challenge) {
+      const missing = err instanceof MissingTokenError;
+      headers['www-authenticate'] = `Bearer ${quoted({
+        ...challenge,
+        error: missing ? undefined : err.code,
+        error_description: missing ? undefined : err.description,
+      })}`;
+    }
     return {
       status: err.status,
-      headers: err.headers,
-      body: err.description ? { error: err.error, error_description: err.description } : { error: err.error },
+      headers,
+      body: err.description ? { error: err.code, error_description: err.description } : { error: err.code },
     };
   }
   // Body parsers and other middleware signal client errors with an HTTP status.
@@ -58,9 +152,5 @@ export function toWire(err: unknown, log?: Logger): WireError {
     return { status, headers: {}, body: { error: 'invalid_request', error_description: description } };
   }
   log?.error({ err }, 'unexpected error');
-  return {
-    status: 500,
-    headers: {},
-    body: { error: 'server_error', error_description: 'an unexpected error occurred' },
-  };
+  return toWire(new ServerError('an unexpected error occurred'));
 }

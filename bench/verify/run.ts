@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { createAdapterClass } from '../../auth/src/oidc/adapter.ts';
 import { RedisStore } from '../../auth/src/storage/redis.ts';
+import { RevocationFeed } from '../../auth/src/storage/revocation-feed.ts';
 import { DEFAULT_CACHE_SIZE } from '../../auth/src/verify/token-cache.ts';
 import { startRedis } from '../../tests/support/redis-server.ts';
 import { generateSigningKey, mintTokens, randomId, type TokenSpec, type TokenTemplate } from './tokens.ts';
@@ -337,7 +338,7 @@ async function main(): Promise<void> {
   // Grants and tokens exactly as the provider would have them.
   const clientId = randomId();
   const template: TokenTemplate = { iss: PUBLIC_URL, aud: RESOURCE, client_id: clientId, scope: 'mcp', ...LOCAL };
-  const grants = new (createAdapterClass(store, { clientLifetime: 0 }))('Grant');
+  const grants = new (createAdapterClass(store, { clientLifetime: 0, feed: new RevocationFeed(store) }))('Grant');
   const saveGrant = (gid: string) => {
     const iat = Math.floor(Date.now() / 1000);
     const grant = { iat, exp: iat + GRANT_LIFETIME, kind: 'Grant', jti: gid, accountId: LOCAL.sub, clientId };

@@ -9,7 +9,8 @@ import { startAuth } from '../support/auth-server.ts';
 import { runFlow } from '../support/flow.ts';
 import { decodeJwt, tokenRequest } from '../support/oauth.ts';
 import { MemoryStore } from '../../auth/src/storage/memory.ts';
-import { loadSigningKeys, readKeySet, rotateSigningKey, SIGNING_KEYS_KEY } from '../../auth/src/oidc/keys.ts';
+import { loadSigningKeys, readKeySet, rotateSigningKey } from '../../auth/src/oidc/keys.ts';
+import { SIGNING_KEYS_KEY } from '../../auth/src/storage/keys.ts';
 import type { Json } from '../../auth/src/storage/store.ts';
 
 let github: GitHubStandin;

@@ -450,3 +450,33 @@ test('/metrics counts decisions by status and reason, and cache use; never a tok
   expect(text).not.toContain('octocat');
   expect(text).not.toContain(echo.token!.body.access_token!.slice(0, 20));
 });
+
+// One definition of an active token (auth/src/oidc/active.ts): introspection (RFC 7662) and /verify
+// answer alike for every token, each asked at the token's own service.
+describe('introspection and /verify agree on what is active', () => {
+  const cases: [string, () => Promise<string>, boolean][] = [
+    ['issued and valid', async () => echo.token!.body.access_token!, true],
+    ['forged with our key, as issued', () => forge({}), true],
+    ['expired', () => forge({ exp: Math.floor(Date.now() / 1000) - 60 }), false],
+    ['without idp', () => forge({ idp: undefined }), false],
+    ['without a login', () => forge({ preferred_username: undefined }), false],
+    ['a user the allowlist does not admit', () => forge({ preferred_username: 'mallory' }), false],
+    ['a grant that never existed', () => forge({ gid: 'no-such-grant', jti: 'agree-jti' }), false],
+    [
+      'signed by a stranger',
+      () => forge({}, { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }),
+      false,
+    ],
+  ];
+  test.each(cases)('%s', async (_name, make, active) => {
+    const token = await make();
+    const service = new URL(String(decodeJwt(token).payload.aud)).pathname;
+    const verified = await verify(service, bearer(token));
+    const introspected = await tokenRequest(gw.url, echo.auth, { token }, '/introspect');
+    expect(introspected.status).toBe(200);
+    expect({ verify: verified.status === 200, introspection: introspected.body.active }).toEqual({
+      verify: active,
+      introspection: active,
+    });
+  });
+});

@@ -5,12 +5,10 @@
 import { MemoryStore } from '../../auth/src/storage/memory.ts';
 import { createLogger } from '../../auth/src/log.ts';
 import { RevocationReplica, MAX_REVOKED_TOKENS } from '../../auth/src/verify/revocation-replica.ts';
-import { revokedTokenKey, type AccessTokenClaims } from '../../auth/src/oidc/access-tokens.ts';
-import {
-  announceGrantRevoked,
-  announceTokenRevoked,
-  followRevocations,
-} from '../../auth/src/verify/revocation-feed.ts';
+import type { AccessTokenClaims } from '../../auth/src/oidc/access-tokens.ts';
+import { revokedTokenKey } from '../../auth/src/storage/keys.ts';
+import { RevocationFeed } from '../../auth/src/storage/revocation-feed.ts';
+import { followRevocations } from '../../auth/src/verify/revocation-feed.ts';
 import { TokenCache } from '../../auth/src/verify/token-cache.ts';
 
 const now = Date.now();
@@ -127,16 +125,17 @@ test('too many revoked tokens to hold: the replica gives up vouching rather than
 
 test('the announcing process applies a revocation before announcing returns, ahead of pub/sub', async () => {
   const cache = new TokenCache();
-  const unfollow = await followRevocations(store, cache, replica, createLogger('silent'));
+  const feed = new RevocationFeed(store);
+  const unfollow = await followRevocations(feed, cache, replica, createLogger('silent'));
   try {
     const token = claims('g1', 't1');
     replica.grantExists(token, replica.epoch);
     cache.set('hash-of-t1', token);
     // The in-memory store delivers pub/sub messages on a later turn, as Redis would.
-    await announceTokenRevoked(store, 't1');
+    await feed.tokenRevoked('t1');
     expect(replica.check(token)).toBe('revoked');
     expect(cache.get('hash-of-t1')).toBeUndefined();
-    await announceGrantRevoked(store, 'g1');
+    await feed.grantRevoked('g1');
     expect(replica.check(claims('g1', 't2'))).toBe('unknown');
   } finally {
     await unfollow();

@@ -4,8 +4,9 @@
  * Pure data: every function takes a Store and returns plain JSON-ready objects; printing is the
  * CLI's business. Key layout: docs/storage.md.
  */
-import { accountKey } from '../oidc/accounts.ts';
-import { grantKey, modelKey, revokeClientGrants } from '../oidc/adapter.ts';
+import { revokeClientGrants } from '../oidc/adapter.ts';
+import { accountKey, clientGrantsKey, CONSENT_PREFIX, grantKey, modelKey } from '../storage/keys.ts';
+import { RevocationFeed } from '../storage/revocation-feed.ts';
 import type { Json, Store } from '../storage/store.ts';
 
 /** One registered client, as `clients list` shows it. Times are epoch seconds. */
@@ -51,8 +52,6 @@ type Payload = Record<string, Json | undefined>;
 
 const CLIENT_PREFIX = modelKey('Client', '');
 const REGISTRATION_TOKEN_PREFIX = modelKey('RegistrationAccessToken', '');
-const CONSENT_PREFIX = 'consent:';
-const clientGrantsKey = (clientId: string): string => `oidc:client-grants:${clientId}`;
 
 const str = (v: Json | undefined): string | null => (typeof v === 'string' ? v : null);
 const words = (v: Json | undefined): string[] => (typeof v === 'string' && v ? v.split(' ') : []);
@@ -155,7 +154,8 @@ export async function revokeClient(store: Store, clientId: string): Promise<Revo
   const tokens = await store.getMany<Payload>(tokenKeys);
   const ownTokens = tokenKeys.filter((_, i) => tokens[i]?.clientId === clientId);
   await store.delete(modelKey('Client', clientId), ...ownTokens);
-  await revokeClientGrants(store, clientId);
+  // This process follows nothing: the feed only publishes, and every running /verify hears it.
+  await revokeClientGrants(store, new RevocationFeed(store), clientId);
   // consent:<accountId>:<clientId>; account ids contain `:` themselves, so match the suffix.
   const consents = await collect(store.keys(CONSENT_PREFIX), (k) => k.endsWith(`:${clientId}`));
   await store.delete(...consents);

@@ -30,6 +30,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { ContentTooLargeError, ServerError, toWire } from '../errors.ts';
 import { BODY_LIMIT } from '../http/normalize.ts';
 import type { Logger } from '../log.ts';
 import { CHAIN, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
@@ -175,6 +176,7 @@ function answer(status: number | string, body: object, headers: Record<string, s
 
 const NOT_FOUND = answer(ROUTING_ANSWERS.notFound.status, ROUTING_ANSWERS.notFound.body);
 const BAD_TARGET = answer(ROUTING_ANSWERS.badTarget.status, ROUTING_ANSWERS.badTarget.body);
+const UNAVAILABLE = ROUTING_ANSWERS.unavailable;
 
 const asLists = (headers: Record<string, string>): Record<string, string[]> =>
   Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
@@ -398,7 +400,7 @@ export function caddyConfig(options: CaddyEdgeOptions): Json {
         bounded(
           proxyTo(options.auth, { headers: { request: { set: { 'X-Forwarded-Proto': [proto] } } } }),
           AUTH_BODY,
-          answer(413, { error: 'invalid_request', error_description: 'the request body is too large' }),
+          answer(413, toWire(new ContentTooLargeError('the request body is too large')).body),
         ),
       ],
       terminal: true,
@@ -409,11 +411,10 @@ export function caddyConfig(options: CaddyEdgeOptions): Json {
     {
       match: [{ vars: { gateway_step: ['forward-auth'] } }],
       handle: [
-        answer(
-          503,
-          { error: 'temporarily_unavailable', error_description: 'authorization could not be checked' },
-          { ...CORS_ON_ERRORS, 'Retry-After': ['1'] },
-        ),
+        answer(UNAVAILABLE.status, UNAVAILABLE.body, {
+          ...CORS_ON_ERRORS,
+          'Retry-After': [UNAVAILABLE.headers['retry-after']!],
+        }),
       ],
       terminal: true,
     },
@@ -429,12 +430,7 @@ export function caddyConfig(options: CaddyEdgeOptions): Json {
       terminal: true,
     },
     {
-      handle: [
-        answer('{http.error.status_code}', {
-          error: 'server_error',
-          error_description: 'the gateway could not answer',
-        }),
-      ],
+      handle: [answer('{http.error.status_code}', toWire(new ServerError('the gateway could not answer')).body)],
       terminal: true,
     },
   ];

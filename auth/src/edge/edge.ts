@@ -144,10 +144,12 @@ export function createEdge(options: EdgeOptions) {
         serviceRequest(req, res, route.service, req.url).catch((err: unknown) => {
           logger.error({ err }, 'edge failed');
           if (!res.headersSent)
-            json(res, 503, {
-              error: 'temporarily_unavailable',
-              error_description: 'authorization could not be checked',
-            });
+            json(
+              res,
+              ROUTING_ANSWERS.unavailable.status,
+              ROUTING_ANSWERS.unavailable.body,
+              ROUTING_ANSWERS.unavailable.headers,
+            );
           else res.destroy();
         });
     }

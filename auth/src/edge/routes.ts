@@ -13,6 +13,7 @@
  * Routing is on the normalised path (`normalizePath`, Traefik's semantics), never the raw one.
  */
 
+import { InvalidRequestError, NotFoundError, TemporarilyUnavailableError, toWire } from '../errors.ts';
 export type MatchKind = 'exact' | 'prefix';
 
 export interface AuthRoute {
@@ -90,15 +91,14 @@ export function routeOf(path: string, services: { has(name: string): boolean }):
   return auth ? { to: 'auth', route: auth } : { to: 'none' };
 }
 
-/** What every edge answers where routing ends (edge.ts, caddy.ts): OAuth-shaped JSON bodies. */
+/** What every edge answers where routing ends (edge.ts, caddy.ts), from the one error family. */
 export const ROUTING_ANSWERS = {
   /** No route, or an internal one (internal paths are never routed from outside). */
-  notFound: { status: 404, body: { error: 'not_found', error_description: 'no such resource' } },
+  notFound: toWire(new NotFoundError('no such resource')),
   /** `normalizeTarget` refused the request target. */
-  badTarget: {
-    status: 400,
-    body: { error: 'invalid_request', error_description: 'the request path is not acceptable' },
-  },
+  badTarget: toWire(new InvalidRequestError('the request path is not acceptable')),
+  /** /verify or storage failed: fail closed (edge.ts, caddy.ts; verify/handler.ts). */
+  unavailable: toWire(new TemporarilyUnavailableError('authorization could not be checked')),
 } as const;
 
 // ---- How a request path is read (Traefik v3's semantics, docs: security/request-path) ----------

@@ -7,7 +7,7 @@ import type { Request, Response } from 'express';
 import type { Config } from '../config/load.ts';
 import type { ServiceConfig } from '../config/load.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
-import { notFound } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 
 export function protectedResourceMetadata(config: Config, service: ServiceConfig) {
   // RFC 9728 §2 / §3.2; `resource` is exactly the URL clients connect to (strict clients
@@ -28,7 +28,7 @@ export function protectedResourceMetadataHandler(config: Config, registry: Servi
     const name = req.params.service;
     const service = name === undefined ? registry.onlyService : registry.byName(String(name));
     if (!service)
-      throw notFound(
+      throw new NotFoundError(
         'no protected resource here; the metadata lives at /.well-known/oauth-protected-resource/<service>/mcp',
       );
     res

@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { Readable } from 'node:stream';
 import type { ServiceRegistry } from '../oidc/services.ts';
-import { GatewayError } from '../errors.ts';
+import { ContentTooLargeError } from '../errors.ts';
 
 /** oidc-provider's own body limit. */
 export const BODY_LIMIT = 56 * 1024;
@@ -23,7 +23,7 @@ export interface NormalizeContext {
   knownScopes: ReadonlySet<string>;
 }
 
-export const tooLarge = () => new GatewayError('invalid_request', 413, 'request body too large');
+export const tooLarge = () => new ContentTooLargeError('request body too large');
 
 /** Reads a request body up to `limit` bytes; throws a 413 GatewayError beyond it. */
 export async function readBody(req: IncomingMessage, limit = BODY_LIMIT): Promise<Buffer> {

@@ -7,7 +7,7 @@ import type { InteractionResults } from 'oidc-provider';
 import { renderConsent } from '../pages/consent.ts';
 import type { ConsentRequest } from '../oidc/consents.ts';
 import { covers } from '../oidc/consents.ts';
-import { GatewayError } from '../errors.ts';
+import { InvalidRequestError } from '../errors.ts';
 import { checkCsrf, clientLabel, csrfToken, requestedServices, sendPage, type InteractionDeps } from './context.ts';
 
 type Details = Awaited<ReturnType<InteractionDeps['provider']['interactionDetails']>>;
@@ -39,8 +39,7 @@ async function grantAndFinish(
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)
     : new provider.Grant({ accountId, clientId });
-  if (!grant)
-    throw new GatewayError('invalid_request', 400, 'the authorization expired; start again from your application');
+  if (!grant) throw new InvalidRequestError('the authorization expired; start again from your application');
   if (allowed.scopes.length) grant.addOIDCScope(allowed.scopes.join(' '));
   if (allowed.claims.length) grant.addOIDCClaims(allowed.claims);
   for (const [resource, scopes] of Object.entries(allowed.resources))
@@ -104,7 +103,7 @@ export async function showConsent(deps: InteractionDeps, req: Request, res: Resp
 export async function decideConsent(deps: InteractionDeps, req: Request, res: Response) {
   const details = await deps.provider.interactionDetails(req, res);
   if (details.prompt.name !== 'consent' || !details.session) {
-    throw new GatewayError('invalid_request', 400, 'nothing is waiting for consent here');
+    throw new InvalidRequestError('nothing is waiting for consent here');
   }
   checkCsrf(deps, req, details.uid, 'consent');
   const decision = (req.body as Record<string, unknown>).decision;

@@ -13,7 +13,7 @@ import type { Consents } from '../oidc/consents.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
 import { PAGE_HEADERS } from '../pages/layout.ts';
 import type { Store } from '../storage/store.ts';
-import { GatewayError } from '../errors.ts';
+import { AccessDeniedError } from '../errors.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -40,11 +40,7 @@ export function checkCsrf(deps: InteractionDeps, req: Request, uid: string, purp
   const given = Buffer.from(String((req.body as Record<string, unknown> | undefined)?.csrf ?? ''));
   const expected = Buffer.from(csrfToken(deps, uid, purpose));
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new GatewayError(
-      'invalid_request',
-      403,
-      'the form is stale or was not sent by this site; go back and try again',
-    );
+    throw new AccessDeniedError('the form is stale or was not sent by this site; go back and try again');
   }
   // A browser says where a form came from; a cross-site POST is never ours.
   const site = req.get('sec-fetch-site');
@@ -54,7 +50,7 @@ export function checkCsrf(deps: InteractionDeps, req: Request, uid: string, purp
   // accepted only when the browser also says the request is same-origin.
   const originOk = !origin || origin === deps.config.publicUrl || (origin === 'null' && site === 'same-origin');
   if ((site && site !== 'same-origin' && site !== 'none') || !originOk) {
-    throw new GatewayError('invalid_request', 403, 'cross-site form submission refused');
+    throw new AccessDeniedError('cross-site form submission refused');
   }
 }
 

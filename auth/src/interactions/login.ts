@@ -5,6 +5,7 @@
  * callback parks its result under a random id and sends the browser back to the interaction,
  * where the cookie proves it is the same browser that started.
  */
+import { upstreamResultKey, upstreamStateKey } from '../storage/keys.ts';
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { UpstreamUser } from '../identity/provider.ts';
@@ -12,12 +13,10 @@ import { UpstreamError } from '../identity/provider.ts';
 import { renderError } from '../pages/error.ts';
 import { renderLogin } from '../pages/login.ts';
 import type { Json } from '../storage/store.ts';
-import { GatewayError } from '../errors.ts';
+import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { checkCsrf, clientLabel, csrfToken, requestedServices, sendPage, type InteractionDeps } from './context.ts';
 
 const STATE_TTL = 600;
-const stateKey = (state: string) => `upstream:state:${state}`;
-const resultKey = (id: string) => `upstream:result:${id}`;
 
 interface UpstreamState {
   uid: string;
@@ -58,12 +57,12 @@ export async function showLogin(deps: InteractionDeps, req: Request, res: Respon
 export async function startUpstreamLogin(deps: InteractionDeps, req: Request, res: Response) {
   const details = await deps.provider.interactionDetails(req, res);
   const idp = deps.identities.upstream.get(String(req.params.idp));
-  if (!idp || details.prompt.name !== 'login') throw new GatewayError('invalid_request', 404, 'no such login method');
+  if (!idp || details.prompt.name !== 'login') throw new NotFoundError('no such login method');
   const state = randomBytes(32).toString('base64url');
   // RFC 7636 towards the upstream too: the code GitHub returns is useless without this.
   const codeVerifier = randomBytes(32).toString('base64url');
   const parked: UpstreamState = { uid: details.uid, idp: idp.id, codeVerifier };
-  await deps.store.set(stateKey(state), parked as unknown as Json, { ttl: STATE_TTL });
+  await deps.store.set(upstreamStateKey(state), parked as unknown as Json, { ttl: STATE_TTL });
   res.redirect(303, idp.authorizationUrl({ state, codeVerifier, redirectUri: callbackUrl(deps, idp.id) }));
 }
 
@@ -73,7 +72,7 @@ export const callbackUrl = (deps: InteractionDeps, idp: string) => `${deps.confi
 export async function upstreamCallback(deps: InteractionDeps, req: Request, res: Response) {
   const state = typeof req.query.state === 'string' ? req.query.state : '';
   const parked = state
-    ? ((await deps.store.take<Json>(stateKey(state))) as unknown as UpstreamState | undefined)
+    ? ((await deps.store.take<Json>(upstreamStateKey(state))) as unknown as UpstreamState | undefined)
     : undefined;
   if (!parked || parked.idp !== req.params.idp) {
     sendPage(
@@ -112,7 +111,7 @@ export async function upstreamCallback(deps: InteractionDeps, req: Request, res:
     }
   }
   const id = randomBytes(24).toString('base64url');
-  await deps.store.set(resultKey(id), result as unknown as Json, { ttl: STATE_TTL });
+  await deps.store.set(upstreamResultKey(id), result as unknown as Json, { ttl: STATE_TTL });
   res.redirect(303, `/interaction/${parked.uid}/login/complete?r=${id}`);
 }
 
@@ -154,10 +153,10 @@ export async function completeUpstreamLogin(deps: InteractionDeps, req: Request,
   const uid = uidParam(req);
   const id = typeof req.query.r === 'string' ? req.query.r : '';
   const result = id
-    ? ((await deps.store.take<Json>(resultKey(id))) as unknown as UpstreamResult | undefined)
+    ? ((await deps.store.take<Json>(upstreamResultKey(id))) as unknown as UpstreamResult | undefined)
     : undefined;
   if (!result || result.uid !== uid)
-    throw new GatewayError('invalid_request', 400, 'this sign-in result is unknown or was already used');
+    throw new InvalidRequestError('this sign-in result is unknown or was already used');
   if ('error' in result) {
     await deps.provider.interactionFinished(
       req,
@@ -174,7 +173,7 @@ export async function completeUpstreamLogin(deps: InteractionDeps, req: Request,
 export async function localLogin(deps: InteractionDeps, req: Request, res: Response) {
   const uid = uidParam(req);
   const local = deps.identities.local;
-  if (!local) throw new GatewayError('invalid_request', 404, 'no such login method');
+  if (!local) throw new NotFoundError('no such login method');
   checkCsrf(deps, req, uid, 'login');
   const password = String((req.body as Record<string, unknown>).password ?? '');
   const user = local.verify(password);

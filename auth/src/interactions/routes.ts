@@ -19,7 +19,7 @@ import {
 } from './login.ts';
 import { decideConsent, showConsent } from './consent.ts';
 import type { InteractionDeps } from './context.ts';
-import { GatewayError } from '../errors.ts';
+import { InvalidRequestError } from '../errors.ts';
 
 type Step = (deps: InteractionDeps, req: Request, res: Response) => Promise<void>;
 
@@ -27,7 +27,7 @@ async function showInteraction(deps: InteractionDeps, req: Request, res: Respons
   const details = await deps.provider.interactionDetails(req, res);
   if (details.prompt.name === 'login') return showLogin(deps, req, res);
   if (details.prompt.name === 'consent') return showConsent(deps, req, res, details);
-  throw new GatewayError('invalid_request', 400, `unsupported interaction prompt ${details.prompt.name}`);
+  throw new InvalidRequestError(`unsupported interaction prompt ${details.prompt.name}`);
 }
 
 export function interactionRoutes(deps: InteractionDeps): Router {

@@ -4,12 +4,13 @@
  * a refresh token, replaying a code or reusing a rotated refresh token destroys the grant) and
  * its `jti` must not have been revoked on its own (RFC 7009 for an access token).
  */
+import { grantKey, revokedTokenKey } from '../storage/keys.ts';
+import type { RevocationFeed } from '../storage/revocation-feed.ts';
+import { InvalidTokenError } from '../errors.ts';
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Store } from '../storage/store.ts';
-import { grantKey } from './adapter.ts';
 import { readKeySet, type StoredKey } from './keys.ts';
-import { announceTokenRevoked } from '../verify/revocation-feed.ts';
 
 export interface AccessTokenClaims extends JWTPayload {
   sub: string;
@@ -28,18 +29,14 @@ export interface AccessTokenClaims extends JWTPayload {
   idp?: string;
 }
 
-/** Why a token was refused; logged, and `description` is sent as error_description. */
-export class TokenRejected extends Error {
+/** An invalid token (RFC 6750 §3.1 invalid_token) and why: `reason` is logged, never sent. */
+export class TokenRejected extends InvalidTokenError {
   readonly reason: string;
   constructor(reason: string, description: string) {
     super(description);
-    this.name = 'TokenRejected';
     this.reason = reason;
   }
 }
-
-export const REVOKED_TOKEN_PREFIX = 'revoked:at:';
-export const revokedTokenKey = (jti: string): string => `${REVOKED_TOKEN_PREFIX}${jti}`;
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** Seconds of clock difference tolerated on exp, nbf and iat. */
@@ -65,12 +62,14 @@ const RELOAD_INTERVAL_MS = 10_000;
 export class AccessTokenVerifier {
   private readonly issuer: string;
   private readonly store: Store;
+  private readonly feed: RevocationFeed;
   private keys = new Map<string, KeyObject>();
   private lastReload = 0;
 
-  constructor(options: { issuer: string; store: Store; keys: StoredKey[] }) {
+  constructor(options: { issuer: string; store: Store; feed: RevocationFeed; keys: StoredKey[] }) {
     this.issuer = options.issuer;
     this.store = options.store;
+    this.feed = options.feed;
     this.setKeys(options.keys);
   }
 
@@ -153,6 +152,6 @@ export class AccessTokenVerifier {
   async revoke(claims: AccessTokenClaims): Promise<void> {
     const ttl = claims.exp - Math.floor(Date.now() / 1000) + 5;
     if (ttl > 0) await this.store.set(revokedTokenKey(claims.jti), 1, { ttl });
-    await announceTokenRevoked(this.store, claims.jti);
+    await this.feed.tokenRevoked(claims.jti);
   }
 }

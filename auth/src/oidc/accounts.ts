@@ -3,6 +3,7 @@
  * a grant may live so tokens can carry it and refreshes can re-check admission.
  * Key: account:<id> (id is provider-prefixed, `github:12345`).
  */
+import { accountKey } from '../storage/keys.ts';
 import type { UpstreamUser } from '../identity/provider.ts';
 import type { Json, Store } from '../storage/store.ts';
 
@@ -10,8 +11,6 @@ export interface Account extends UpstreamUser {
   /** Epoch seconds of the last login. */
   loggedInAt: number;
 }
-
-export const accountKey = (id: string): string => `account:${id}`;
 
 export class Accounts {
   private readonly store: Store;

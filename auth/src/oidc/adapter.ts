@@ -8,20 +8,25 @@
  *   oidc:client-grants:<clientId> set of the grant ids of a client (to revoke a deleted client)
  * A Grant itself is oidc:Grant:<grantId>; its existence is what /verify checks.
  */
+import {
+  clientGrantsKey,
+  consumedKey,
+  grantIndexKey,
+  grantKey,
+  modelKey,
+  sessionUidKey,
+  userCodeKey,
+} from '../storage/keys.ts';
+import type { RevocationFeed } from '../storage/revocation-feed.ts';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Json, Store } from '../storage/store.ts';
-import { announceGrantRevoked } from '../verify/revocation-feed.ts';
 
 export interface AdapterOptions {
   /** CLIENT_LIFETIME: ttl of registered clients and their registration access tokens; 0 = forever. */
   clientLifetime: number;
+  /** Where an ended grant is announced, so that every /verify drops its tokens at once. */
+  feed: RevocationFeed;
 }
-
-export const modelKey = (model: string, id: string): string => `oidc:${model}:${id}`;
-export const grantKey = (grantId: string): string => modelKey('Grant', grantId);
-const grantIndexKey = (grantId: string): string => `oidc:grant:${grantId}`;
-const clientGrantsKey = (clientId: string): string => `oidc:client-grants:${clientId}`;
-const consumedKey = (key: string): string => `${key}:consumed`;
 
 export function createAdapterClass(store: Store, options: AdapterOptions) {
   return class StoreAdapter implements Adapter {
@@ -46,8 +51,8 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
       if (payload.grantId) writes.push(store.addToSet(grantIndexKey(payload.grantId), [key], ttl));
       if (this.name === 'Grant' && payload.clientId)
         writes.push(store.addToSet(clientGrantsKey(payload.clientId), [id], ttl));
-      if (payload.uid) writes.push(store.set(`oidc:uid:${payload.uid}`, id, { ttl }));
-      if (payload.userCode) writes.push(store.set(`oidc:user_code:${payload.userCode}`, id, { ttl }));
+      if (payload.uid) writes.push(store.set(sessionUidKey(payload.uid), id, { ttl }));
+      if (payload.userCode) writes.push(store.set(userCodeKey(payload.userCode), id, { ttl }));
       await Promise.all(writes);
     }
 
@@ -60,12 +65,12 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      const id = await store.get<string>(`oidc:uid:${uid}`);
+      const id = await store.get<string>(sessionUidKey(uid));
       return id ? this.find(id) : undefined;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      const id = await store.get<string>(`oidc:user_code:${userCode}`);
+      const id = await store.get<string>(userCodeKey(userCode));
       return id ? this.find(id) : undefined;
     }
 
@@ -81,7 +86,7 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
       const key = modelKey(this.name, id);
       await store.delete(key, consumedKey(key));
       // Every replica's /verify cache hears of it after the grant is gone from storage.
-      if (this.name === 'Grant') await announceGrantRevoked(store, id);
+      if (this.name === 'Grant') await options.feed.grantRevoked(id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
@@ -93,13 +98,13 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
 }
 
 /** Everything a client was ever granted, destroyed: for a deleted or revoked client. */
-export async function revokeClientGrants(store: Store, clientId: string): Promise<number> {
+export async function revokeClientGrants(store: Store, feed: RevocationFeed, clientId: string): Promise<number> {
   const grants = await store.setMembers(clientGrantsKey(clientId));
   for (const grantId of grants) {
     const index = grantIndexKey(grantId);
     const keys = await store.setMembers(index);
     await store.delete(index, grantKey(grantId), ...keys, ...keys.map(consumedKey));
-    await announceGrantRevoked(store, grantId);
+    await feed.grantRevoked(grantId);
   }
   await store.delete(clientGrantsKey(clientId));
   return grants.length;

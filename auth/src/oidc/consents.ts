@@ -5,6 +5,7 @@
  * expires (REFRESH_TOKEN_LIFETIME) or the client is revoked.
  * Key: consent:<accountId>:<clientId>.
  */
+import { consentKey } from '../storage/keys.ts';
 import type { Json, Store } from '../storage/store.ts';
 
 export interface ConsentRecord {
@@ -23,8 +24,6 @@ export interface ConsentRequest {
   claims: string[];
   resources: Record<string, string[]>;
 }
-
-export const consentKey = (accountId: string, clientId: string): string => `consent:${accountId}:${clientId}`;
 
 export function covers(record: ConsentRecord | undefined, wanted: ConsentRequest): boolean {
   if (!record) return false;

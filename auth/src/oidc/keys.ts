@@ -8,12 +8,11 @@
  * others to retire once every token they signed has expired (ACCESS_TOKEN_LIFETIME + leeway).
  * Verifiers (introspection, /verify) reload the set when they meet an unknown `kid`.
  */
+import { COOKIE_SECRETS_KEY, SIGNING_KEYS_KEY } from '../storage/keys.ts';
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Json, Store } from '../storage/store.ts';
 
-export const SIGNING_KEYS_KEY = 'keys:signing';
-export const COOKIE_SECRETS_KEY = 'keys:cookies';
 /** Clock leeway added to a retiring key's lifetime. */
 const RETIRE_LEEWAY = 300;
 

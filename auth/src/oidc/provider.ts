@@ -6,10 +6,12 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { Config } from '../config/load.ts';
 import type { Identities } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
+import type { RevocationFeed } from '../storage/revocation-feed.ts';
 import type { Store } from '../storage/store.ts';
 import { renderError } from '../pages/error.ts';
 import { PAGE_HEADERS } from '../pages/layout.ts';
 import type { Accounts } from './accounts.ts';
+import { clientMayActOn } from './active.ts';
 import { createAdapterClass } from './adapter.ts';
 import { applyClientPolicy, EXTRA_CLIENT_METADATA } from './client-policy.ts';
 import type { StoredKey } from './keys.ts';
@@ -33,6 +35,8 @@ export function cookieNames(secure: boolean) {
 export interface ProviderDeps {
   config: Config;
   store: Store;
+  /** Where the adapter announces ended grants (storage/revocation-feed.ts). */
+  feed: RevocationFeed;
   registry: ServiceRegistry;
   identities: Identities;
   accounts: Accounts;
@@ -42,11 +46,6 @@ export interface ProviderDeps {
   /** Outgoing fetch (Client ID Metadata Documents); tests may pass one that trusts a test CA. */
   fetch?: typeof fetch;
 }
-
-const ownTokenOrConfidential = (
-  client: { clientId: string; clientAuthMethod?: string },
-  token: { clientId?: string },
-) => token.clientId === client.clientId || client.clientAuthMethod !== 'none';
 
 /**
  * The provider's endpoints, with the methods each answers (oidc-provider's router): a request with
@@ -68,7 +67,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const secure = config.publicUrl.startsWith('https:');
 
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, { clientLifetime: config.clientLifetime }),
+    adapter: createAdapterClass(store, { clientLifetime: config.clientLifetime, feed: deps.feed }),
     jwks: { keys: deps.keys.map((k) => k.jwk) as NonNullable<Configuration['jwks']>['keys'] },
     cookies: {
       names: cookieNames(secure),
@@ -113,8 +112,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       registration: { enabled: true, initialAccessToken: false },
       registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
       // RFC 7009 §2.1 / RFC 7662 §4: public clients act on their own tokens only.
-      revocation: { enabled: true, allowedPolicy: (ctx, client, token) => ownTokenOrConfidential(client, token) },
-      introspection: { enabled: true, allowedPolicy: (ctx, client, token) => ownTokenOrConfidential(client, token) },
+      revocation: { enabled: true, allowedPolicy: (ctx, client, token) => clientMayActOn(client, token.clientId) },
+      introspection: { enabled: true, allowedPolicy: (ctx, client, token) => clientMayActOn(client, token.clientId) },
       clientIdMetadataDocument: {
         enabled: true,
         ack: 'draft-02',

@@ -7,6 +7,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AccessTokenVerifier, AccessTokenClaims } from './access-tokens.ts';
 import { TokenRejected } from './access-tokens.ts';
+import { clientMayActOn, userAdmitted } from './active.ts';
 import type { Identities } from '../identity/index.ts';
 
 type Next = () => Promise<unknown>;
@@ -23,14 +24,7 @@ export function structuredTokens(verifier: AccessTokenVerifier, identities: Iden
     try {
       const claims = await verifier.verify(token);
       if (await verifier.revocation(claims)) return undefined;
-      if (
-        claims.idp &&
-        claims.preferred_username &&
-        !identities.isAllowed({ provider: claims.idp, login: claims.preferred_username })
-      ) {
-        return undefined;
-      }
-      return claims;
+      return userAdmitted(claims, identities) ? claims : undefined;
     } catch (err) {
       if (err instanceof TokenRejected) return undefined;
       throw err;
@@ -43,8 +37,7 @@ export function structuredTokens(verifier: AccessTokenVerifier, identities: Iden
     const client = ctx.oidc.client!;
     const token = String(ctx.oidc.params?.token ?? '');
     const claims = await activeClaims(token);
-    // Public clients may only see and revoke their own tokens (RFC 7662 §4, RFC 7009 §2.1).
-    const mayAct = claims !== undefined && (claims.client_id === client.clientId || client.clientAuthMethod !== 'none');
+    const mayAct = claims !== undefined && clientMayActOn(client, claims.client_id);
 
     if (ctx.oidc.route === 'revocation') {
       // RFC 7009 §2.1: the token must have been issued to the client asking.

@@ -5,7 +5,7 @@
  * or a person with curl reads what went wrong.
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { methodNotAllowed, notFound, toWire, type GatewayError } from '../errors.ts';
+import { MethodNotAllowedError, NotFoundError, toWire, type GatewayError } from '../errors.ts';
 import { PROVIDER_ROUTES } from './provider.ts';
 
 /** Path → the methods served there: the provider's endpoints and its two discovery documents. */
@@ -19,9 +19,9 @@ export function unroutedAnswer(method: string, path: string): GatewayError | und
   if (method === 'OPTIONS') return undefined; // CORS preflights are the provider's own (its cors option)
   const allowed = METHODS.get(path);
   if (allowed && !allowed.includes(method) && !(method === 'HEAD' && allowed.includes('GET'))) {
-    return methodNotAllowed(allowed.join(', '));
+    return new MethodNotAllowedError(allowed.join(', '));
   }
-  return notFound(allowed ? 'no such resource' : `nothing is served at ${path}`);
+  return new NotFoundError(allowed ? 'no such resource' : `nothing is served at ${path}`);
 }
 
 export async function unrouted(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {

@@ -12,11 +12,22 @@ import type { ServiceConfig } from '../config/load.ts';
 import type { Identities } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
 import { TokenRejected, type AccessTokenClaims, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
+import { userAdmitted } from '../oidc/active.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
 import type { Counters } from '../http/metrics.ts';
 import type { RevocationReplica } from './revocation-replica.ts';
 import { tokenHash, type TokenCache } from './token-cache.ts';
 import { EDGE_SECRET_HEADER } from '../edge/headers.ts';
+import {
+  AccessDeniedError,
+  InsufficientScopeError,
+  InvalidRequestError,
+  InvalidTokenError,
+  MissingTokenError,
+  NotFoundError,
+  toWire,
+  type GatewayError,
+} from '../errors.ts';
 import { isLoopbackHost } from '../config/load.ts';
 
 /** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
@@ -55,10 +66,10 @@ export function originAllowed(policy: OriginPolicy, origin: string | undefined):
 export { IDENTITY_HEADERS } from '../edge/headers.ts';
 
 export interface Decision {
-  status: 200 | 400 | 401 | 403 | 404;
+  status: number;
   headers: Record<string, string>;
   /** RFC 6750 §3 / RFC 6749 §5.2 error body; absent on 200. */
-  body?: { error: string; error_description: string };
+  body?: { error: string; error_description?: string };
   /** Why (logged; never contains the token). */
   reason: string;
   service?: ServiceConfig;
@@ -90,13 +101,6 @@ const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 export function headerSafe(value: string | undefined): string {
   if (!value) return '';
   return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
-}
-
-function quoted(params: Record<string, string | undefined>): string {
-  return Object.entries(params)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}="${v}"`)
-    .join(', ');
 }
 
 const OK_KEY = '200 ok';
@@ -169,60 +173,43 @@ export class VerifyDecider {
     ];
   }
 
-  /** RFC 6750 §3 challenge with RFC 9728 §5.1 resource_metadata, as MCP authorization requires. */
-  private refuse(
-    service: ServiceConfig,
-    status: 400 | 401 | 403,
-    reason: string,
-    error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope',
-    description?: string,
-    claims?: AccessTokenClaims,
-  ): Decision {
-    const challenge = `Bearer ${quoted({
-      resource_metadata: service.metadataUrl,
-      scope: service.scopes.join(' '),
-      error,
-      error_description: description,
-    })}`;
+  /** A refusal at `service`: RFC 6750 §3 challenge with RFC 9728 §5.1 resource_metadata (errors.ts). */
+  private refuse(service: ServiceConfig, reason: string, error: GatewayError, claims?: AccessTokenClaims): Decision {
+    const wire = toWire(error, undefined, { resource_metadata: service.metadataUrl, scope: service.scopes.join(' ') });
     return {
-      status,
-      headers: { 'www-authenticate': challenge, 'content-type': 'application/json', 'cache-control': 'no-store' },
-      // RFC 6750 §3.1: no error code in the challenge when the request had no authentication;
-      // the body still says what is missing.
-      body: {
-        error: error ?? 'invalid_request',
-        error_description: description ?? 'a Bearer access token is required',
-      },
+      status: wire.status,
+      headers: { ...wire.headers, 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: wire.body,
       reason,
       service,
       claims,
     };
   }
 
-  private notFound(reason: string, description: string, status: 400 | 404 = 404): Decision {
+  /** A refusal before any service is known: no challenge. */
+  private unrouted(reason: string, error: GatewayError, service?: ServiceConfig): Decision {
+    const wire = toWire(error);
     return {
-      status,
-      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-      body: { error: status === 404 ? 'not_found' : 'invalid_request', error_description: description },
+      status: wire.status,
+      headers: { ...wire.headers, 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: wire.body,
       reason,
+      service,
     };
   }
 
   resolveService(req: VerifyRequest): ServiceConfig | Decision {
     if (req.host?.toLowerCase() !== this.deps.publicHost) {
-      return this.notFound('wrong_host', `requests must be addressed to ${this.deps.publicHost}`, 400);
+      return this.unrouted(
+        'wrong_host',
+        new InvalidRequestError(`requests must be addressed to ${this.deps.publicHost}`),
+      );
     }
     const name = SERVICE_PATH.exec(req.uri)?.[1];
     const service = name === undefined ? undefined : this.deps.registry.byName(name);
-    if (!service) return this.notFound('unknown_service', 'no MCP service at this path');
+    if (!service) return this.unrouted('unknown_service', new NotFoundError('no MCP service at this path'));
     if (!originAllowed(this.deps.origins, req.origin)) {
-      return {
-        status: 403,
-        headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-        body: { error: 'access_denied', error_description: 'this origin may not call MCP services' },
-        reason: 'origin_refused',
-        service,
-      };
+      return this.unrouted('origin_refused', new AccessDeniedError('this origin may not call MCP services'), service);
     }
     return service;
   }
@@ -243,7 +230,7 @@ export class VerifyDecider {
     }
 
     const authorization = req.authorization;
-    if (!authorization) return this.refuse(service, 401, 'no_token');
+    if (!authorization) return this.refuse(service, 'no_token', new MissingTokenError());
     // The hot path: `Bearer <token>` exactly, and a token already accepted — which passed the
     // full parse below when it was, so the parse is not repeated.
     const quick = authorization.startsWith('Bearer ') ? authorization.slice(7) : undefined;
@@ -252,14 +239,12 @@ export class VerifyDecider {
 
     const token = BEARER.exec(authorization)?.[1];
     if (!token) {
-      if (!/^bearer(\s|$)/i.test(authorization)) return this.refuse(service, 401, 'not_bearer');
+      if (!/^bearer(\s|$)/i.test(authorization)) return this.refuse(service, 'not_bearer', new MissingTokenError());
       // RFC 6750 §3.1: a malformed request is invalid_request, 400.
       return this.refuse(
         service,
-        400,
         'malformed_authorization',
-        'invalid_request',
-        'the Authorization header is not a valid Bearer token',
+        new InvalidRequestError('the Authorization header is not a valid Bearer token'),
       );
     }
     if (token !== quick) {
@@ -309,10 +294,10 @@ export class VerifyDecider {
     const local = this.deps.replica.check(claims);
     if (local === 'active') return this.accept(service, claims, hash, epoch);
     if (local === 'revoked') {
-      return this.refuse(service, 401, 'revoked', 'invalid_token', 'the access token was revoked', claims);
+      return this.refuse(service, 'revoked', new InvalidTokenError('the access token was revoked'), claims);
     }
     return this.deps.verifier.revocation(claims).then((revoked) => {
-      if (revoked) return this.refuse(service, 401, revoked.reason, 'invalid_token', revoked.message, claims);
+      if (revoked) return this.refuse(service, revoked.reason, revoked, claims);
       this.deps.replica.grantExists(claims, epoch);
       return this.accept(service, claims, hash, epoch);
     });
@@ -326,7 +311,7 @@ export class VerifyDecider {
   /** A TokenRejected is a refusal; anything else (storage down, a bug) is thrown on. */
   private rejected(service: ServiceConfig, err: unknown): Decision {
     if (!(err instanceof TokenRejected)) throw err;
-    return this.refuse(service, 401, err.reason, 'invalid_token', err.message);
+    return this.refuse(service, err.reason, err);
   }
 
   /** What a valid token may do at this service, now. */
@@ -335,20 +320,14 @@ export class VerifyDecider {
     if (claims.aud !== service.resource) {
       return this.refuse(
         service,
-        401,
         'wrong_audience',
-        'invalid_token',
-        'the access token is for another service',
+        new InvalidTokenError('the access token is for another service'),
         claims,
       );
     }
     // Admission is decided now, not only at login: a user removed from the allowlist is out.
-    if (
-      !claims.idp ||
-      !claims.preferred_username ||
-      !this.deps.identities.isAllowed({ provider: claims.idp, login: claims.preferred_username })
-    ) {
-      return this.refuse(service, 401, 'user_not_allowed', 'invalid_token', 'the user is no longer allowed', claims);
+    if (!userAdmitted(claims, this.deps.identities)) {
+      return this.refuse(service, 'user_not_allowed', new InvalidTokenError('the user is no longer allowed'), claims);
     }
     const granted = ` ${claims.scope ?? ''} `;
     const missing = service.scopes.filter((s) => !granted.includes(` ${s} `));
@@ -356,10 +335,8 @@ export class VerifyDecider {
       // MCP authorization, scope challenge: 403 insufficient_scope with the scopes needed.
       return this.refuse(
         service,
-        403,
         'insufficient_scope',
-        'insufficient_scope',
-        `the access token lacks the scope ${missing.join(' ')}`,
+        new InsufficientScopeError(`the access token lacks the scope ${missing.join(' ')}`),
         claims,
       );
     }

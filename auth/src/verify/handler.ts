@@ -6,6 +6,7 @@
  * answer to the client unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ROUTING_ANSWERS } from '../edge/routes.ts';
 import type { Logger } from '../log.ts';
 import type { Decision, VerifyDecider, VerifyRequest } from './decision.ts';
 
@@ -75,13 +76,11 @@ export function verifyHandler(decider: VerifyDecider, logger: Logger) {
   function fail(res: ServerResponse, err: unknown): void {
     // Storage unreachable or a bug: fail closed, with an OAuth-shaped answer.
     logger.error({ err }, 'verify failed');
-    const body = JSON.stringify({
-      error: 'temporarily_unavailable',
-      error_description: 'authorization could not be checked',
-    });
-    res.writeHead(503, {
+    const { status, headers, body: error } = ROUTING_ANSWERS.unavailable;
+    const body = JSON.stringify(error);
+    res.writeHead(status, {
       'content-type': 'application/json',
-      'retry-after': '1',
+      ...headers,
       'content-length': Buffer.byteLength(body),
     });
     res.end(body);

@@ -19,7 +19,8 @@
  * the same bound the token cache has always had.
  */
 import type { Logger } from '../log.ts';
-import { REVOKED_TOKEN_PREFIX, type AccessTokenClaims } from '../oidc/access-tokens.ts';
+import type { AccessTokenClaims } from '../oidc/access-tokens.ts';
+import { REVOKED_TOKEN_PREFIX } from '../storage/keys.ts';
 import type { Store } from '../storage/store.ts';
 import { FifoMap } from './fifo-map.ts';
 import { MAX_AGE } from './token-cache.ts';

@@ -1,0 +1,35 @@
+/**
+ * Every storage key the gateway reads or writes, built in one place (docs/storage.md, "Keys"):
+ * the writers, the readers, and the SCAN patterns (revocation replica, admin CLI) all use these.
+ * Keys are shown without REDIS_KEY_PREFIX, which the Redis store adds to each.
+ */
+
+// oidc-provider's models (oidc/adapter.ts)
+export const modelKey = (model: string, id: string): string => `oidc:${model}:${id}`;
+/** A grant's record: its existence is what makes the grant's access tokens active. */
+export const grantKey = (grantId: string): string => modelKey('Grant', grantId);
+/** The keys of every code and token issued under a grant (revokeByGrantId). */
+export const grantIndexKey = (grantId: string): string => `oidc:grant:${grantId}`;
+/** The grant ids of a client (to end them all when the client is deleted or revoked). */
+export const clientGrantsKey = (clientId: string): string => `oidc:client-grants:${clientId}`;
+/** When a code or refresh token was used (replay detection). */
+export const consumedKey = (key: string): string => `${key}:consumed`;
+export const sessionUidKey = (uid: string): string => `oidc:uid:${uid}`;
+export const userCodeKey = (userCode: string): string => `oidc:user_code:${userCode}`;
+
+// Access tokens revoked on their own (RFC 7009): SCAN matches the prefix.
+export const REVOKED_TOKEN_PREFIX = 'revoked:at:';
+export const revokedTokenKey = (jti: string): string => `${REVOKED_TOKEN_PREFIX}${jti}`;
+
+// Users and their decisions
+export const accountKey = (id: string): string => `account:${id}`;
+export const CONSENT_PREFIX = 'consent:';
+export const consentKey = (accountId: string, clientId: string): string => `${CONSENT_PREFIX}${accountId}:${clientId}`;
+
+// Logins in flight at an upstream identity provider (interactions/login.ts)
+export const upstreamStateKey = (state: string): string => `upstream:state:${state}`;
+export const upstreamResultKey = (id: string): string => `upstream:result:${id}`;
+
+// Keys
+export const SIGNING_KEYS_KEY = 'keys:signing';
+export const COOKIE_SECRETS_KEY = 'keys:cookies';
