@@ -5,7 +5,7 @@
  * (`--dotenv`, not `--env-file`: Node takes that one for itself wherever it is.)
  * It reads .env (or FILE), then runs `docker compose` with
  *   - `--profile <service>` for each MCP service enabled there (MCP_<SERVICE>_ENABLED=true,
- *     design.md), or for every service of docker-compose.yml with --all (down, logs, ps: a
+ *     docs/configuration.md), or for every service of docker-compose.yml with --all (down, logs, ps: a
  *     container started while its service was enabled is still the stack's);
  *   - in its environment, each service's edge secret as MCP_<SERVICE>_EDGE_SECRET, derived from
  *     EDGE_SECRET (auth/src/edge/edge-secret.ts): Compose cannot compute an HMAC, and
@@ -18,10 +18,10 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parseEnv } from 'node:util';
 import { serviceEdgeSecret } from '../auth/src/edge/edge-secret.ts';
+import { SERVICE_NAME } from '../contracts/service-name.ts';
 
 /** The same switch and name rules as auth/src/config/schema.ts (tests/deploy/compose.test.ts keeps them in step). */
 const SERVICE_SWITCH = /^MCP_(.+)_ENABLED$/;
-const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const TRUE = new Set(['true', '1', 'yes']);
 /** As auth/src/config/load.ts requires of EDGE_SECRET. */
 export const MIN_EDGE_SECRET_LENGTH = 32;

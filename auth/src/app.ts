@@ -5,12 +5,14 @@
  *   /interaction/…, /callback/:idp            login and consent pages
  *   /authorize, /token, /register[/:id]       normalised (http/normalize.ts), then the provider
  *   everything else                           oidc-provider (metadata, jwks, revoke, introspect…)
- * No body parser runs in front of the provider (oidc-provider.md).
+ * No body parser runs in front of the provider: oidc-provider reads request bodies itself, and a
+ * parser before it would consume them (its README, "Mounting oidc-provider").
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
-import { isLoopbackHost, type Config } from './config/load.ts';
+import { isLoopbackHost } from '../../contracts/loopback.ts';
+import type { Config } from './config/load.ts';
 import { toWire } from './errors.ts';
 import { healthHandler } from './http/health.ts';
 import { Counters, isMetricsPath, metricsHandler } from './http/metrics.ts';

@@ -1,6 +1,6 @@
 /**
  * The edge guard: a service accepts MCP requests only from the gateway's edge (defence in depth
- * behind network isolation; design.md "What a service receives"). /verify answers each request
+ * behind network isolation; docs/edge.md "What a service receives"). /verify answers each request
  * it lets through with the service's own secret in `X-Gateway-Edge`; the edge copies it onto the
  * request, after stripping any copy the client sent (auth/src/edge/chain.ts). The service has
  * the same secret in `MCP_EDGE_SECRET` (auth/src/edge/edge-secret.ts derives it per service) and
@@ -11,10 +11,11 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 
-/** = EDGE_SECRET_HEADER of auth/src/edge/headers.ts (lower case, as Node gives header names). */
-export const EDGE_SECRET_HEADER = 'x-gateway-edge';
+import { EDGE_SECRET_HEADER } from '../../contracts/headers.ts';
+import { isLoopbackHost } from '../../contracts/loopback.ts';
+
+export { EDGE_SECRET_HEADER, isLoopbackHost };
 /** Where the service finds its own secret. */
 export const EDGE_SECRET_ENV = 'MCP_EDGE_SECRET';
 /**
@@ -32,11 +33,6 @@ export const OPEN_PATHS: ReadonlySet<string> = new Set(['/health']);
 
 /** A setting that forbids starting: the service prints the message and exits EX_CONFIG. */
 export class EdgeSecretError extends Error {}
-
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '');
-  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
-}
 
 /**
  * The service's edge secret from its environment, or undefined when none is needed (loopback).

@@ -1,9 +1,10 @@
 /**
- * Who is calling, as the gateway's edge says (design.md "What a service receives"). Services
+ * Who is calling, as the gateway's edge says (docs/edge.md "What a service receives"; contracts/headers.ts). Services
  * contain no auth code: they trust these headers because only the edge can reach them. Values
  * outside printable ASCII arrive percent-encoded (auth/src/verify/decision.ts `headerSafe`).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { IDENTITY } from '../../contracts/headers.ts';
 
 export interface CallerIdentity {
   id: string;
@@ -28,11 +29,11 @@ export function callerIdentity(
   headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
 ): CallerIdentity {
   return {
-    id: header(headers, 'x-user-id'),
-    login: header(headers, 'x-user-login'),
-    name: header(headers, 'x-user-name'),
-    email: header(headers, 'x-user-email'),
-    provider: header(headers, 'x-user-provider'),
-    clientId: header(headers, 'x-client-id'),
+    id: header(headers, IDENTITY.id),
+    login: header(headers, IDENTITY.login),
+    name: header(headers, IDENTITY.name),
+    email: header(headers, IDENTITY.email),
+    provider: header(headers, IDENTITY.provider),
+    clientId: header(headers, IDENTITY.clientId),
   };
 }

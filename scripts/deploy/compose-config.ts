@@ -3,7 +3,7 @@
  * (mcp-services/catalogue.ts), each a Compose profile of its own name, enabled through
  * scripts/compose.ts. See topology.ts for the networks.
  */
-import { EDGE_SECRET_HEADER } from '../../auth/src/edge/headers.ts';
+import { EDGE_SECRET_HEADER, IDENTITY } from '../../contracts/headers.ts';
 import { CATALOGUE, type ServiceEntry } from '../../mcp-services/catalogue.ts';
 import { serviceLabels } from './traefik-config.ts';
 import {
@@ -50,7 +50,7 @@ const healthcheck = (test: string[], interval: string, timeout: string, retries:
 function serviceHealthcheck() {
   const script =
     `const u='http://127.0.0.1:${SERVICE_PORT}/mcp',h={'content-type':'application/json','accept':'application/json, text/event-stream',` +
-    `'x-user-id':'healthcheck:local','x-user-login':'healthcheck','x-user-provider':'healthcheck','${EDGE_SECRET_HEADER}':process.env.${EDGE_SECRET_ENV}||''};` +
+    `'${IDENTITY.id}':'healthcheck:local','${IDENTITY.login}':'healthcheck','${IDENTITY.provider}':'healthcheck','${EDGE_SECRET_HEADER}':process.env.${EDGE_SECRET_ENV}||''};` +
     `fetch(u,{method:'POST',headers:h,signal:AbortSignal.timeout(8000),body:JSON.stringify({jsonrpc:'2.0',id:1,method:'initialize',params:{protocolVersion:'2025-06-18',capabilities:{},clientInfo:{name:'healthcheck',version:'1.0.0'}}})})` +
     `.then(async(r)=>{const s=r.headers.get('mcp-session-id');await r.body?.cancel();if(s)await fetch(u,{method:'DELETE',headers:{...h,'mcp-session-id':s}}).catch(()=>{});process.exit(r.ok?0:1)},()=>process.exit(1))`;
   return healthcheck(['CMD', 'node', '-e', literal(script)], '30s', '10s', 3, '30s');

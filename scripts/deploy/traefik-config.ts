@@ -80,7 +80,7 @@ function stepMiddleware(step: Exclude<ChainStep, { step: 'strip-prefix' }>): [st
         step.name,
         { headers: { customRequestHeaders: Object.fromEntries(step.headers.map((h) => [canonicalHeader(h), ''])) } },
       ];
-    // design.md "The /verify contract". trustForwardHeader true: the entry point already deleted every
+    // docs/edge.md "The decision". trustForwardHeader true: the entry point already deleted every
     // client-sent X-Forwarded-* (forwardedHeaders, no trusted IPs), so the X-Forwarded-* /verify gets
     // are Traefik's own (migration notes v3.6.14: configure trust at the entry point, set true here).
     // No authRequestHeaders: every header goes to /verify. maxResponseBodySize bounds what is read.
@@ -140,7 +140,7 @@ export function middlewareComments(): [string[], string][] {
     [at(identity!), 'Before ForwardAuth: a client can never forge who it is, nor the edge secret.'],
     [
       at(forwardAuth!),
-      'The /verify contract (design.md): GET, no body, every client header plus X-Forwarded-Method, -Proto, ' +
+      'The /verify contract (docs/edge.md): GET, no body, every client header plus X-Forwarded-Method, -Proto, ' +
         '-Host, -Uri, -For. A 2xx answer lets the request through with authResponseHeaders copied onto it ' +
         '(each first removed from the request); any other answer goes back to the client unchanged.',
     ],

@@ -14,7 +14,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AUTH_RESPONSE_HEADERS } from '../../auth/src/edge/chain.ts';
 import { serviceEdgeSecret } from '../../auth/src/edge/edge-secret.ts';
-import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../auth/src/edge/headers.ts';
+import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../contracts/headers.ts';
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
 import { runFlow } from '../support/flow.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';

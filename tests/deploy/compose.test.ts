@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import dotenv from 'dotenv';
 import { parse } from 'yaml';
 import { serviceEdgeSecret } from '../../auth/src/edge/edge-secret.ts';
-import { EDGE_SECRET_HEADER } from '../../auth/src/edge/headers.ts';
+import { EDGE_SECRET_HEADER } from '../../contracts/headers.ts';
 import { loadConfig } from '../../auth/src/config/load.ts';
 import { SERVICE_NAME, serviceSwitchName } from '../../auth/src/config/schema.ts';
 import {

@@ -200,7 +200,7 @@ describe('routers', () => {
 });
 
 describe('middlewares: the chain of chain.ts', () => {
-  test('forward auth: the /verify contract of design.md', () => {
+  test('forward auth: the /verify contract of docs/edge.md', () => {
     const fa = middleware('mcp-forward-auth').forwardAuth;
     expect(fa.address).toBe(`${AUTH_URL}/verify`);
     // The entry point deletes every client-sent X-Forwarded-* (below): those /verify gets are Traefik's.

@@ -11,7 +11,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { EDGE_SECRET_HEADER as AUTH_EDGE_SECRET_HEADER } from '../../auth/src/edge/headers.ts';
+import { EDGE_SECRET_HEADER as AUTH_EDGE_SECRET_HEADER } from '../../contracts/headers.ts';
 import { freePort } from '../../auth/src/http/free-port.ts';
 import { createEchoServer } from '../../mcp-services/shared/echo.ts';
 import {

@@ -3,10 +3,10 @@
  * runtime configuration. Every problem is collected and reported at once, each with how to
  * fix it: a gateway that stops at the first problem costs the operator one restart per typo.
  */
+import { isLoopbackHost } from '../../../contracts/loopback.ts';
 import type { ZodType } from 'zod';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { serviceEdgeSecret } from '../edge/edge-secret.ts';
-import { isIP } from 'node:net';
 import { resolveLogFormat, type LogFormat } from '../log.ts';
 import {
   RESERVED_SERVICE_NAMES,
@@ -91,14 +91,6 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_SERVICE_SCOPES = ['mcp'];
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  if (LOOPBACK_HOSTS.has(h) || h.endsWith('.localhost')) return true;
-  return isIP(h) === 4 && h.startsWith('127.');
-}
 
 type Raw = { [K in SettingName]: unknown };
 type Setting = { type: ZodType; default?: string; doc: Omit<SettingDoc, 'env'> };

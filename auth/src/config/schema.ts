@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 
-/** A service name: design.md "One host, paths per service". */
-export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+/** A service name (contracts/service-name.ts): the first segment of its path on the one host. */
+export { SERVICE_NAME } from '../../../contracts/service-name.ts';
 
 /** Names a service may not take because they are auth paths on the same host. */
 export const RESERVED_SERVICE_NAMES = new Set([
@@ -280,7 +280,7 @@ export const settings = {
 export type SettingName = keyof typeof settings;
 
 /**
- * MCP_<SERVICE>_ENABLED (design.md): the service name upper-cased with `-` as `_`. Service
+ * MCP_<SERVICE>_ENABLED (docs/configuration.md): the service name upper-cased with `-` as `_`. Service
  * names have no `_`, so the mapping back is unambiguous. The pattern takes any middle part so
  * that a switch naming an invalid service is reported (load.ts), not silently ignored.
  */

@@ -1,5 +1,5 @@
 /**
- * The chain every request to an MCP service goes through, in order, described once (design.md
+ * The chain every request to an MCP service goes through, in order, described once (docs/edge.md
  * "What a service receives"). The in-process edge runs it (edge.ts), and the production edges'
  * configurations are generated from it: Traefik's middlewares (scripts/generate-deploy.ts) and
  * Caddy's handlers (edge/caddy.ts).
@@ -11,7 +11,7 @@
  *   strip                Authorization and Cookie stay at the edge
  *   strip-prefix         `/<service>` removed: the service serves `/mcp`
  */
-import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from './headers.ts';
+import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../../contracts/headers.ts';
 
 export { EDGE_SECRET_HEADER, IDENTITY_HEADERS };
 

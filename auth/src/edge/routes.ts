@@ -1,5 +1,5 @@
 /**
- * The one route table of the gateway's public origin (design.md "One host, paths per service").
+ * The one route table of the gateway's public origin (docs/deployment.md "How requests are routed").
  * Every edge routes by it: the in-process edge of `npm start` (edge.ts) calls `routeOf`; the
  * Traefik configuration of the Compose stack and the Caddy configuration of `npm run
  * start:caddy` are generated from `AUTH_ROUTES`, `INTERNAL_ROUTES` and `serviceRoutes`
@@ -13,6 +13,7 @@
  * Routing is on the normalised path (`normalizePath`, Traefik's semantics), never the raw one.
  */
 
+import { SERVICE_NAME_PATTERN } from '../../../contracts/service-name.ts';
 import { InvalidRequestError, NotFoundError, TemporarilyUnavailableError, toWire } from '../errors.ts';
 export type MatchKind = 'exact' | 'prefix';
 
@@ -63,7 +64,7 @@ export const INTERNAL_ROUTES: readonly { path: string; match: MatchKind; serves:
   { path: '/health/', match: 'prefix', serves: 'health checks' },
 ];
 
-/** The paths of one MCP service: design.md, a trailing slash accepted (clients.md). */
+/** The paths of one MCP service: `/<name>/mcp`, a trailing slash accepted (docs/clients.md). */
 export function serviceRoutes(name: string): { path: string; match: 'exact' }[] {
   return [
     { path: `/${name}/mcp`, match: 'exact' },
@@ -80,7 +81,7 @@ export type Route =
 const matches = (path: string, r: { path: string; match: MatchKind }): boolean =>
   r.match === 'exact' ? path === r.path : path.startsWith(r.path);
 
-const SERVICE_PATH = /^\/([a-z][a-z0-9-]{0,62})(\/mcp\/?)$/;
+const SERVICE_PATH = new RegExp(`^/(${SERVICE_NAME_PATTERN})(/mcp/?)$`);
 
 /** Where a normalised path goes. `services`: the names of the enabled MCP services. */
 export function routeOf(path: string, services: { has(name: string): boolean }): Route {

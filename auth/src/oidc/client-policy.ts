@@ -4,12 +4,12 @@
  * as a Client ID Metadata Document, or loaded from storage — before its own validation runs.
  */
 import { errors } from 'oidc-provider';
+import { isLoopbackRedirectHost } from '../../../contracts/loopback.ts';
 
 /** RFC 7591 §2 fields oidc-provider does not know; declaring them lets the policy hook run. */
 export const EXTRA_CLIENT_METADATA = ['software_id', 'software_version'];
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-const isLoopbackHttp = (u: URL) => u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname.toLowerCase());
+const isLoopbackHttp = (u: URL) => u.protocol === 'http:' && isLoopbackRedirectHost(u.hostname);
 const isPrivateUseScheme = (u: URL) => u.protocol !== 'http:' && u.protocol !== 'https:';
 
 type Metadata = Record<string, unknown>;

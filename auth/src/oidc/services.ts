@@ -1,6 +1,6 @@
 /**
  * The enabled MCP services as protected resources. A service's resource identifier is exactly
- * `PUBLIC_URL/<name>/mcp` (design.md); clients send variations of it, so every comparison goes
+ * `PUBLIC_URL/<name>/mcp` (RFC 8707 §2; docs/deployment.md "How requests are routed"); clients send variations of it, so every comparison goes
  * through `canonicalResource`.
  */
 import type { ServiceConfig } from '../config/load.ts';

@@ -1,5 +1,5 @@
 /**
- * The one decision behind every request to an MCP service: design.md "The /verify contract".
+ * The one decision behind every request to an MCP service: docs/edge.md "The decision".
  * Delivered two ways — the /verify endpoint Traefik's ForwardAuth calls (handler.ts), and the
  * in-process edge of `npm start` (edge/) — with the same inputs and the same answers.
  *
@@ -17,7 +17,8 @@ import type { ServiceRegistry } from '../oidc/services.ts';
 import type { Counters } from '../http/metrics.ts';
 import type { RevocationReplica } from './revocation-replica.ts';
 import { tokenHash, type TokenCache } from './token-cache.ts';
-import { EDGE_SECRET_HEADER } from '../edge/headers.ts';
+import { EDGE_SECRET_HEADER, IDENTITY as IDENTITY_HEADER } from '../../../contracts/headers.ts';
+import { SERVICE_NAME_PATTERN } from '../../../contracts/service-name.ts';
 import {
   AccessDeniedError,
   InsufficientScopeError,
@@ -28,7 +29,7 @@ import {
   toWire,
   type GatewayError,
 } from '../errors.ts';
-import { isLoopbackHost } from '../config/load.ts';
+import { isLoopbackHost } from '../../../contracts/loopback.ts';
 
 /** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
 export interface VerifyRequest {
@@ -63,7 +64,7 @@ export function originAllowed(policy: OriginPolicy, origin: string | undefined):
   return policy.loopback && url !== null && url.protocol === 'http:' && isLoopbackHost(url.hostname);
 }
 
-export { IDENTITY_HEADERS } from '../edge/headers.ts';
+export { IDENTITY_HEADERS } from '../../../contracts/headers.ts';
 
 export interface Decision {
   status: number;
@@ -89,7 +90,7 @@ export interface DeciderDeps {
 }
 
 /** `/<service>/mcp`, `/<service>/mcp/…`, with or without a query. */
-const SERVICE_PATH = /^\/([a-z][a-z0-9-]{0,62})\/mcp(?:[/?#]|$)/;
+const SERVICE_PATH = new RegExp(`^/(${SERVICE_NAME_PATTERN})/mcp(?:[/?#]|$)`);
 
 // RFC 6750 §2.1: b64token after "Bearer" and one space (scheme name case-insensitive, RFC 9110 §11.1).
 const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -117,12 +118,12 @@ function identityHeaders(claims: WithIdentity, service: ServiceConfig): Record<s
   // that service travels with them (edge/chain.ts).
   return (claims[IDENTITY] ??= {
     [EDGE_SECRET_HEADER]: service.edgeSecret,
-    'x-user-id': headerSafe(claims.sub),
-    'x-user-login': headerSafe(claims.preferred_username),
-    'x-user-name': headerSafe(claims.name),
-    'x-user-email': headerSafe(claims.email),
-    'x-user-provider': headerSafe(claims.idp),
-    'x-client-id': headerSafe(claims.client_id),
+    [IDENTITY_HEADER.id]: headerSafe(claims.sub),
+    [IDENTITY_HEADER.login]: headerSafe(claims.preferred_username),
+    [IDENTITY_HEADER.name]: headerSafe(claims.name),
+    [IDENTITY_HEADER.email]: headerSafe(claims.email),
+    [IDENTITY_HEADER.provider]: headerSafe(claims.idp),
+    [IDENTITY_HEADER.clientId]: headerSafe(claims.client_id),
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * GET /verify — Traefik ForwardAuth (design.md). A plain node:http handler, not an Express
+ * GET /verify — Traefik ForwardAuth (docs/edge.md "The decision"). A plain node:http handler, not an Express
  * route: every MCP message passes through here.
  * Traefik sends the original headers plus X-Forwarded-Method/-Proto/-Host/-Uri/-For, no body;
  * on 2xx it copies `authResponseHeaders` onto the forwarded request, otherwise it returns this
