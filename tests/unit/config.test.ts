@@ -396,3 +396,23 @@ describe('your own MCP servers: MCP_<SERVICE>_COMMAND and MCP_<SERVICE>_URL', ()
     expect(s.upstreamUrl).toBeUndefined();
   });
 });
+
+describe('validated per area, reported at once', () => {
+  test('problems in four areas are all reported in one run, in area order', () => {
+    const problems = problemsOf({
+      PUBLIC_URL: 'https://gw.example/path', // public address
+      GITHUB_CLIENT_ID: 'only-the-id', // identity
+      COOKIE_SECRETS: 'short', // security
+      MCP_BAD_NAME_ENABLED: 'maybe', // services
+      ACCESS_TOKEN_LIFETIME: 'soon', // tokens (the schema)
+    });
+    expect(problems.map((p) => p.split(/[:= ]/, 1)[0])).toEqual([
+      'ACCESS_TOKEN_LIFETIME',
+      'PUBLIC_URL',
+      'GITHUB_CLIENT_ID',
+      'No', // identity provider: half a GitHub app is none, and PUBLIC_URL is not loopback
+      'COOKIE_SECRETS',
+      'MCP_BAD_NAME_ENABLED',
+    ]);
+  });
+});

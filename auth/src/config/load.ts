@@ -4,10 +4,10 @@
  * fix it: a gateway that stops at the first problem costs the operator one restart per typo.
  */
 import { isLoopbackHost } from '../../../contracts/loopback.ts';
-import type { ZodType } from 'zod';
+import type { z, ZodType } from 'zod';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { serviceEdgeSecret } from '../edge/edge-secret.ts';
-import { resolveLogFormat, type LogFormat } from '../log.ts';
+import { resolveLogFormat } from '../log.ts';
 import {
   RESERVED_SERVICE_NAMES,
   SERVICE_NAME,
@@ -51,35 +51,15 @@ export interface Allowlist {
   logins: ReadonlySet<string>;
 }
 
-export interface Config {
-  /** Origin without trailing slash, e.g. `https://mcp.example.com`. The issuer. */
-  publicUrl: string;
-  host: string;
-  port: number;
-  trustProxy: boolean;
-  redis?: { url: string; keyPrefix: string };
-  github?: GithubConfig;
-  allowedGithubUsers: Allowlist;
-  accessTokenLifetime: number;
-  refreshTokenLifetime: number;
-  clientLifetime: number;
-  sessionLifetime: number;
-  signingKeyPem?: string;
-  cookieSecrets?: string[];
-  clientMetadata: { allowedHosts: ReadonlySet<string> | '*'; allowPrivateHosts: boolean };
-  /** Browser origins allowed to call services (besides PUBLIC_URL's, and loopback ones on loopback). */
-  allowedOrigins: ReadonlySet<string>;
-  services: ServiceConfig[];
-  /** EDGE_SECRET, or a random one for this process: the root of every service's edge secret. */
-  edgeSecret: string;
-  /** No identity provider configured and listening on loopback: one local user, one-time password. */
-  localUser: boolean;
-  /** Names of DANGEROUSLY_* switches that are on; each is warned about at startup. */
-  dangerous: string[];
-  logLevel: string;
-  /** LOG_FORMAT resolved against the terminal: what the logger writes. */
-  logFormat: LogFormat;
-}
+/**
+ * The gateway's configuration: what the areas below return, each from the settings as the schema
+ * types them (Settings). Read the areas for what each field means.
+ */
+export type Config = ReturnType<typeof publicAddress> &
+  ReturnType<typeof storage> &
+  ReturnType<typeof identity> &
+  ReturnType<typeof lifetimes> &
+  ReturnType<typeof security> & { services: ServiceConfig[] } & ReturnType<typeof logging>;
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -92,10 +72,16 @@ export class ConfigError extends Error {
 
 export const DEFAULT_SERVICE_SCOPES = ['mcp'];
 
-type Raw = { [K in SettingName]: unknown };
+/** Every setting as its schema parses it: the types come from the zod schema (schema.ts). */
+export type Settings = { [K in SettingName]: z.infer<(typeof settings)[K]['type']> };
 type Setting = { type: ZodType; default?: string; doc: Omit<SettingDoc, 'env'> };
 
-function validateSchema(env: NodeJS.ProcessEnv, problems: string[]): Raw {
+/**
+ * Each setting through its schema. A setting that fails is a problem and stays out of the result;
+ * the areas below still run on the rest, so that one run reports every problem, and their result
+ * is used only when there is none (loadConfig).
+ */
+function validateSchema(env: NodeJS.ProcessEnv, problems: string[]): Settings {
   const raw = {} as Record<string, unknown>;
   for (const [name, setting] of Object.entries(settings) as [string, Setting][]) {
     const given = env[name];
@@ -111,12 +97,13 @@ function validateSchema(env: NodeJS.ProcessEnv, problems: string[]): Raw {
       problems.push(`${shown}: ${why}. ${setting.doc.doc}`);
     }
   }
-  return raw as Raw;
+  // Complete whenever `problems` is empty, the only case in which a Config is returned.
+  return raw as Settings;
 }
 
-function derivePublicUrl(raw: Raw, problems: string[]): string {
-  const explicit = raw.PUBLIC_URL as string | undefined;
-  const base = raw.BASE_DOMAIN as string | undefined;
+function derivePublicUrl(raw: Settings, problems: string[]): string {
+  const explicit = raw.PUBLIC_URL;
+  const base = raw.BASE_DOMAIN;
   const candidate = explicit ?? (base ? `https://${base}` : `http://localhost:${String(raw.PORT ?? 8000)}`);
   let u: URL;
   try {
@@ -204,6 +191,9 @@ function parseServices(
   return services.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+const isCommand = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === 'string' && a.length > 0);
+
 /** MCP_<S>_COMMAND (JSON array, or words split on spaces) or MCP_<S>_URL; null after a problem. */
 function ownServer(
   env: NodeJS.ProcessEnv,
@@ -237,17 +227,13 @@ function ownServer(
     } catch {
       command = undefined;
     }
-    if (
-      !Array.isArray(command) ||
-      command.length === 0 ||
-      !command.every((a) => typeof a === 'string' && a.length > 0)
-    ) {
+    if (!isCommand(command)) {
       problems.push(
         `${commandName}: write the command as words separated by spaces, or as a JSON array of strings (for arguments with spaces).`,
       );
       return null;
     }
-    return { command: command as string[] };
+    return { command };
   }
   return {};
 }
@@ -271,26 +257,40 @@ function checkSigningKey(pem: string | undefined, problems: string[]): string | 
   return text;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv): Config {
-  const problems: string[] = [];
-  const raw = validateSchema(env, problems);
-  const publicUrl = derivePublicUrl(raw, problems);
+// ---- Areas, as the reference groups the settings (docs/configuration.md). Each validates its own
+// settings, adds its problems, and returns its part of the Config.
 
+/** Public address: where the gateway is reached and listens. */
+function publicAddress(raw: Settings, problems: string[]) {
+  return {
+    /** Origin without trailing slash, e.g. `https://mcp.example.com`. The issuer. */
+    publicUrl: derivePublicUrl(raw, problems),
+    host: raw.HOST,
+    port: raw.PORT,
+    trustProxy: raw.TRUST_PROXY,
+  };
+}
+
+/** Storage: Redis when REDIS_URL is set, memory otherwise. */
+function storage(raw: Settings) {
+  return { redis: raw.REDIS_URL ? { url: raw.REDIS_URL, keyPrefix: raw.REDIS_KEY_PREFIX } : undefined };
+}
+
+/** GitHub login and users; without an identity provider, the local user on loopback only. */
+function identity(raw: Settings, address: { publicUrl: string; host: string }, problems: string[]) {
   let github: GithubConfig | undefined;
-  const ghId = raw.GITHUB_CLIENT_ID as string | undefined;
-  const ghSecret = raw.GITHUB_CLIENT_SECRET as string | undefined;
+  const { GITHUB_CLIENT_ID: ghId, GITHUB_CLIENT_SECRET: ghSecret } = raw;
   if (ghId && ghSecret) {
     github = {
       clientId: ghId,
       clientSecret: ghSecret,
-      baseUrl: String(raw.GITHUB_BASE_URL).replace(/\/+$/, ''),
-      apiUrl: String(raw.GITHUB_API_URL).replace(/\/+$/, ''),
+      baseUrl: raw.GITHUB_BASE_URL.replace(/\/+$/, ''),
+      apiUrl: raw.GITHUB_API_URL.replace(/\/+$/, ''),
     };
   } else if (ghId || ghSecret) {
     problems.push('GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET: set both (from your GitHub OAuth app) or neither.');
   }
-
-  const host = String(raw.HOST ?? '127.0.0.1');
+  const { publicUrl, host } = address;
   // The local password login is for one person on one machine: listening on loopback is not
   // enough when PUBLIC_URL says a reverse proxy (Caddy, nginx) brings the network to it.
   const publicHost = URL.canParse(publicUrl) ? new URL(publicUrl).hostname : '';
@@ -301,9 +301,27 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       `No identity provider is configured and ${where}: nobody could log in, and a local password login must never face a network. Configure GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, or run on loopback only (HOST=127.0.0.1, PUBLIC_URL empty or http://localhost:<port>).`,
     );
   }
+  return {
+    github,
+    allowedGithubUsers: parseAllowlist(raw.ALLOWED_GITHUB_USERS ?? ''),
+    /** No identity provider configured and listening on loopback: one local user, one-time password. */
+    localUser,
+  };
+}
 
-  const cookieSecrets = (raw.COOKIE_SECRETS as string | undefined)
-    ?.split(',')
+/** Tokens and clients: lifetimes, in seconds. */
+function lifetimes(raw: Settings) {
+  return {
+    accessTokenLifetime: raw.ACCESS_TOKEN_LIFETIME,
+    refreshTokenLifetime: raw.REFRESH_TOKEN_LIFETIME,
+    clientLifetime: raw.CLIENT_LIFETIME,
+    sessionLifetime: raw.SESSION_LIFETIME,
+  };
+}
+
+/** Security: keys and secrets, who may call, the dangerous switches. */
+function security(raw: Settings, problems: string[]) {
+  const cookieSecrets = raw.COOKIE_SECRETS?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   if (cookieSecrets?.some((s) => s.length < 32)) {
@@ -312,15 +330,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     );
   }
 
-  const hostsText = String(raw.CLIENT_METADATA_ALLOWED_HOSTS ?? '').trim();
-  const hostList = hostsText
+  const hostList = (raw.CLIENT_METADATA_ALLOWED_HOSTS ?? '')
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
-  const allowedHosts = hostList.length === 0 || hostList.includes('*') ? '*' : new Set(hostList);
+  const allowedHosts: ReadonlySet<string> | '*' =
+    hostList.length === 0 || hostList.includes('*') ? '*' : new Set(hostList);
 
   const allowedOrigins = new Set<string>();
-  for (const entry of String(raw.ALLOWED_ORIGINS ?? '')
+  for (const entry of (raw.ALLOWED_ORIGINS ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
@@ -330,41 +348,45 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     } else allowedOrigins.add(url.origin);
   }
 
-  const edgeSecret = (raw.EDGE_SECRET as string | undefined) ?? randomBytes(32).toString('base64url');
+  const edgeSecret = raw.EDGE_SECRET ?? randomBytes(32).toString('base64url');
   if (edgeSecret.length < 32) {
     problems.push('EDGE_SECRET: must be at least 32 characters. Generate one with `just generate-secrets`.');
   }
-  const services = parseServices(env, publicUrl, edgeSecret, problems);
-  const signingKeyPem = checkSigningKey(raw.SIGNING_KEY as string | undefined, problems);
 
-  if (problems.length) throw new ConfigError(problems);
-
-  const dangerous = Object.entries(settings)
-    .filter(([name, s]) => (s.doc as SettingDoc).dangerous && raw[name as SettingName] === true)
-    .map(([name]) => name);
-
-  const redisUrl = raw.REDIS_URL as string | undefined;
+  const dangerous = (Object.keys(settings) as SettingName[]).filter((name) => {
+    const doc: Omit<SettingDoc, 'env'> = settings[name].doc;
+    return doc.dangerous === true && raw[name] === true;
+  });
   return {
-    publicUrl,
-    host,
-    port: raw.PORT as number,
-    trustProxy: raw.TRUST_PROXY as boolean,
-    redis: redisUrl ? { url: redisUrl, keyPrefix: raw.REDIS_KEY_PREFIX as string } : undefined,
-    github,
-    allowedGithubUsers: parseAllowlist(String(raw.ALLOWED_GITHUB_USERS ?? '')),
-    accessTokenLifetime: raw.ACCESS_TOKEN_LIFETIME as number,
-    refreshTokenLifetime: raw.REFRESH_TOKEN_LIFETIME as number,
-    clientLifetime: raw.CLIENT_LIFETIME as number,
-    sessionLifetime: raw.SESSION_LIFETIME as number,
-    signingKeyPem,
+    signingKeyPem: checkSigningKey(raw.SIGNING_KEY, problems),
     cookieSecrets,
-    clientMetadata: { allowedHosts, allowPrivateHosts: raw.DANGEROUSLY_ALLOW_PRIVATE_CLIENT_METADATA_HOSTS as boolean },
-    allowedOrigins,
-    services,
+    clientMetadata: { allowedHosts, allowPrivateHosts: raw.DANGEROUSLY_ALLOW_PRIVATE_CLIENT_METADATA_HOSTS },
+    /** Browser origins allowed to call services (besides PUBLIC_URL's, and loopback ones on loopback). */
+    allowedOrigins: allowedOrigins as ReadonlySet<string>,
+    /** EDGE_SECRET, or a random one for this process: the root of every service's edge secret. */
     edgeSecret,
-    localUser,
+    /** Names of DANGEROUSLY_* switches that are on; each is warned about at startup. */
     dangerous,
-    logLevel: raw.LOG_LEVEL as string,
-    logFormat: resolveLogFormat(raw.LOG_FORMAT as string),
   };
+}
+
+/** Logging. */
+function logging(raw: Settings) {
+  /** logFormat: LOG_FORMAT resolved against the terminal, what the logger writes. */
+  return { logLevel: raw.LOG_LEVEL, logFormat: resolveLogFormat(raw.LOG_FORMAT) };
+}
+
+/**
+ * The configuration: every area validated, every problem reported at once (ConfigError), in the
+ * manner of oauth2-proxy's pkg/validation. Its type is the union of what the areas return.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  const raw = validateSchema(env, problems);
+  const address = publicAddress(raw, problems);
+  const users = identity(raw, address, problems);
+  const secured = security(raw, problems);
+  const services = parseServices(env, address.publicUrl, secured.edgeSecret, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return { ...address, ...storage(raw), ...users, ...lifetimes(raw), ...secured, services, ...logging(raw) };
 }
