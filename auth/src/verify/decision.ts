@@ -27,6 +27,7 @@ import {
   MissingTokenError,
   NotFoundError,
   toWire,
+  type Challenge,
   type GatewayError,
 } from '../errors.ts';
 import { isLoopbackHost } from '../../../contracts/loopback.ts';
@@ -176,7 +177,19 @@ export class VerifyDecider {
 
   /** A refusal at `service`: RFC 6750 §3 challenge with RFC 9728 §5.1 resource_metadata (errors.ts). */
   private refuse(service: ServiceConfig, reason: string, error: GatewayError, claims?: AccessTokenClaims): Decision {
-    const wire = toWire(error, undefined, { resource_metadata: service.metadataUrl, scope: service.scopes.join(' ') });
+    const challenge = { resource_metadata: service.metadataUrl, scope: service.scopes.join(' ') };
+    return this.refusal(reason, error, service, claims, challenge);
+  }
+
+  /** A refusal as errors.ts maps it; without a challenge before any service is known. */
+  private refusal(
+    reason: string,
+    error: GatewayError,
+    service?: ServiceConfig,
+    claims?: AccessTokenClaims,
+    challenge?: Challenge,
+  ): Decision {
+    const wire = toWire(error, undefined, challenge);
     return {
       status: wire.status,
       headers: { ...wire.headers, 'content-type': 'application/json', 'cache-control': 'no-store' },
@@ -187,30 +200,18 @@ export class VerifyDecider {
     };
   }
 
-  /** A refusal before any service is known: no challenge. */
-  private unrouted(reason: string, error: GatewayError, service?: ServiceConfig): Decision {
-    const wire = toWire(error);
-    return {
-      status: wire.status,
-      headers: { ...wire.headers, 'content-type': 'application/json', 'cache-control': 'no-store' },
-      body: wire.body,
-      reason,
-      service,
-    };
-  }
-
   resolveService(req: VerifyRequest): ServiceConfig | Decision {
     if (req.host?.toLowerCase() !== this.deps.publicHost) {
-      return this.unrouted(
+      return this.refusal(
         'wrong_host',
         new InvalidRequestError(`requests must be addressed to ${this.deps.publicHost}`),
       );
     }
     const name = SERVICE_PATH.exec(req.uri)?.[1];
     const service = name === undefined ? undefined : this.deps.registry.byName(name);
-    if (!service) return this.unrouted('unknown_service', new NotFoundError('no MCP service at this path'));
+    if (!service) return this.refusal('unknown_service', new NotFoundError('no MCP service at this path'));
     if (!originAllowed(this.deps.origins, req.origin)) {
-      return this.unrouted('origin_refused', new AccessDeniedError('this origin may not call MCP services'), service);
+      return this.refusal('origin_refused', new AccessDeniedError('this origin may not call MCP services'), service);
     }
     return service;
   }
