@@ -3,7 +3,7 @@
  * a token, secret or cookie could appear, and code logs reasons, not values.
  */
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export type { Logger };
 
@@ -40,6 +40,8 @@ export function resolveLogFormat(setting: string | undefined, isTTY = Boolean(pr
 }
 
 function prettyStream(): pino.DestinationStream {
+  // Loaded only for a terminal: containers and CI never need it.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   // In process and synchronous, so lines and the startup banner come out in the order written.
   return pretty({
     sync: true,

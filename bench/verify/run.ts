@@ -7,7 +7,7 @@
  *                            [--tokens 30000] [--rate <req/s>] [--profile <dir>]
  *
  * One run: a throwaway redis-server; the bare server and the real auth service (auth/src/main.ts,
- * Redis storage, local-user mode, a known SIGNING_KEY) each in its own process; tokens signed with
+ * Redis storage, GitHub login, a known SIGNING_KEY) each in its own process; tokens signed with
  * that key for grants written through the real storage adapter; then wrk, one scenario after
  * another, each after a warm-up. Only 127.0.0.1; every process started is stopped on the way out.
  */
@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { createAdapterClass } from '../../auth/src/oidc/adapter.ts';
 import { RedisStore } from '../../auth/src/storage/redis.ts';
 import { RevocationFeed } from '../../auth/src/storage/revocation-feed.ts';
+import { ACCESS_TOKEN_LIFETIME, authEnv, KEY_PREFIX, PUBLIC_URL, RESOURCE, USER } from './auth-env.ts';
 import { DEFAULT_CACHE_SIZE } from '../../auth/src/verify/token-cache.ts';
 import { startRedis } from '../../tests/support/redis-server.ts';
 import { generateSigningKey, mintTokens, randomId, type TokenSpec, type TokenTemplate } from './tokens.ts';
@@ -29,16 +30,10 @@ import { cpuOf, loadLine, machineBusy } from '../proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LUA = fileURLToPath(new URL('wrk.lua', import.meta.url));
-const PUBLIC_URL = 'https://mcp.example.com';
 const PUBLIC_HOST = new URL(PUBLIC_URL).host;
-const RESOURCE = `${PUBLIC_URL}/echo/mcp`;
-const KEY_PREFIX = 'bench:';
-const ACCESS_TOKEN_LIFETIME = 3600;
 const GRANT_LIFETIME = 2_592_000;
 /** Tokens per grant in the pool (a grant's refreshes each bring a new access token). */
 const TOKENS_PER_GRANT = 100;
-/** The local user (auth/src/identity/local.ts), as the provider puts it in tokens. */
-const LOCAL = { sub: 'local:local', idp: 'local', preferred_username: 'local', name: 'Local user' };
 
 const { values: args } = parseArgs({
   options: {
@@ -315,16 +310,7 @@ async function main(): Promise<void> {
   const auth = start(process.execPath, [...profile, 'auth/src/main.ts'], {
     PATH: process.env.PATH,
     DOTENV_CONFIG_PATH: join(work, 'no.env'),
-    PUBLIC_URL,
-    TRUST_PROXY: 'true',
-    HOST: '127.0.0.1',
-    PORT: String(authPort),
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: KEY_PREFIX,
-    SIGNING_KEY: key.pem,
-    ACCESS_TOKEN_LIFETIME: String(ACCESS_TOKEN_LIFETIME),
-    MCP_ECHO_ENABLED: 'true',
-    LOG_LEVEL: 'warn',
+    ...authEnv({ port: authPort, redisUrl: redis.url, signingKeyPem: key.pem }),
   });
   const bareUrl = `http://127.0.0.1:${barePort}`;
   const batchedUrl = `http://127.0.0.1:${batchedPort}`;
@@ -337,11 +323,11 @@ async function main(): Promise<void> {
 
   // Grants and tokens exactly as the provider would have them.
   const clientId = randomId();
-  const template: TokenTemplate = { iss: PUBLIC_URL, aud: RESOURCE, client_id: clientId, scope: 'mcp', ...LOCAL };
+  const template: TokenTemplate = { iss: PUBLIC_URL, aud: RESOURCE, client_id: clientId, scope: 'mcp', ...USER };
   const grants = new (createAdapterClass(store, { clientLifetime: 0, feed: new RevocationFeed(store) }))('Grant');
   const saveGrant = (gid: string) => {
     const iat = Math.floor(Date.now() / 1000);
-    const grant = { iat, exp: iat + GRANT_LIFETIME, kind: 'Grant', jti: gid, accountId: LOCAL.sub, clientId };
+    const grant = { iat, exp: iat + GRANT_LIFETIME, kind: 'Grant', jti: gid, accountId: USER.sub, clientId };
     return grants.upsert(
       gid,
       { ...grant, openid: { scope: 'openid' }, resources: { [RESOURCE]: 'mcp' } },
@@ -367,8 +353,8 @@ async function main(): Promise<void> {
 
   // Before measuring: the tokens really pass, a forgery does not, the bare server answers.
   const ok = await expectStatus(authUrl, warm!, 200, 'warm token');
-  if (ok.headers.get('x-user-login') !== 'local' || ok.headers.get('x-user-provider') !== 'local')
-    throw new Error('the warm token was accepted without the local identity');
+  if (ok.headers.get('x-user-login') !== USER.preferred_username || ok.headers.get('x-user-provider') !== USER.idp)
+    throw new Error("the warm token was accepted without its user's identity");
   await expectStatus(authUrl, pool.at(-1)!, 200, 'pool token');
   await expectStatus(authUrl, `${warm!.slice(0, -6)}AAAAAA`, 401, 'forged signature');
   if ((await fetch(bareUrl)).status !== 200) throw new Error('the bare server does not answer 200');
