@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { createRequire } from 'node:module';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -41,7 +42,7 @@ export function resolveLogFormat(setting: string | undefined, isTTY = Boolean(pr
 
 function prettyStream(): pino.DestinationStream {
   // Loaded only for a terminal: containers and CI never need it.
-  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   // In process and synchronous, so lines and the startup banner come out in the order written.
   return pretty({
     sync: true,
