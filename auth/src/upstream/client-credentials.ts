@@ -1,0 +1,247 @@
+/**
+ * A machine token for one upstream MCP server (`MCP_<S>_AUTH=client_credentials`, docs in
+ * issue 11's docs/upstreams.md to come): the OAuth 2.0 client credentials grant (RFC 6749 §4.4)
+ * at the upstream's token endpoint, with the client authenticated by client_secret_basic,
+ * client_secret_post (RFC 6749 §2.3.1) or private_key_jwt (RFC 7523 §2.2, OpenID Connect Core
+ * §9). One token per service:
+ *   - cached, and refreshed ahead of expiry (5 minutes, or 10 % of a short lifetime) while the
+ *     cached one is still served: a refresh never stalls a request that a valid token can serve;
+ *   - one token request in flight however many requests wait for it;
+ *   - network errors and 5xx retried with exponential backoff and full jitter, a 4xx never
+ *     (the answer would not change);
+ *   - the scope granted checked against the scope asked for (RFC 6749 §5.1: `scope` is returned
+ *     when it differs).
+ * The token never leaves this object but to be sent upstream; errors and stats carry no secret.
+ */
+import { randomUUID, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+
+export type ClientAuthentication =
+  | { method: 'client_secret_basic' | 'client_secret_post'; secret: string }
+  | { method: 'private_key_jwt'; key: KeyObject; kid?: string };
+
+export interface ClientCredentialsOptions {
+  tokenUrl: string;
+  clientId: string;
+  auth: ClientAuthentication;
+  /** Scopes to ask for, space-separated. */
+  scope?: string;
+  /** RFC 8707 resource indicator: the upstream MCP server's URL. */
+  resource?: string;
+  /** Attempts for one token request on network errors and 5xx (default 4). */
+  attempts?: number;
+  /** Backoff base and cap in ms (default 200 and 5000): attempt n waits random(0, min(cap, base·2ⁿ)). */
+  backoff?: { baseMs: number; capMs: number };
+  /** Per attempt (default 10 s). */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  /** Epoch ms (tests move time). */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type UpstreamTokenFailure = 'refused' | 'unavailable' | 'malformed' | 'scope';
+
+/** The upstream would not give a token; `reason` is for logs and metrics, never a secret. */
+export class UpstreamTokenError extends Error {
+  readonly reason: UpstreamTokenFailure;
+  /** The upstream's OAuth error code, when it sent one (RFC 6749 §5.2). */
+  readonly oauthError?: string;
+  readonly status?: number;
+  constructor(reason: UpstreamTokenFailure, message: string, details: { oauthError?: string; status?: number } = {}) {
+    super(message);
+    this.name = 'UpstreamTokenError';
+    this.reason = reason;
+    this.oauthError = details.oauthError;
+    this.status = details.status;
+  }
+}
+
+interface Cached {
+  token: string;
+  expiresAt: number;
+  refreshAt: number;
+}
+
+/** Without expires_in the lifetime is unknown: keep the token this long, then ask again. */
+const UNKNOWN_LIFETIME_S = 300;
+const REFRESH_AHEAD_S = 300;
+
+/** The algorithm RFC 7518 names for a private key (RFC 7523 §3 lets the client choose it). */
+export function signingAlgorithm(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1') return 'ES256';
+    if (curve === 'secp384r1') return 'ES384';
+    if (curve === 'secp521r1') return 'ES512';
+  }
+  throw new Error(
+    `private_key_jwt: an RSA or P-256/P-384/P-521 EC private key is needed, not ${key.asymmetricKeyType}`,
+  );
+}
+
+export class ClientCredentialsSource {
+  private readonly options: ClientCredentialsOptions;
+  private cached: Cached | undefined;
+  private inFlight: Promise<Cached> | undefined;
+  readonly stats = {
+    acquisitions: 0,
+    refreshes: 0,
+    cacheHits: 0,
+    failures: {} as Partial<Record<UpstreamTokenFailure, number>>,
+  };
+
+  constructor(options: ClientCredentialsOptions) {
+    this.options = options;
+    if (options.auth.method === 'private_key_jwt') signingAlgorithm(options.auth.key);
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** A token to send upstream now. */
+  async token(): Promise<string> {
+    const cached = this.cached;
+    const now = this.now();
+    if (cached && now < cached.expiresAt) {
+      this.stats.cacheHits++;
+      // Due for a refresh: start one (or join it) and serve the valid token meanwhile.
+      if (now >= cached.refreshAt) void this.acquire(true).catch(() => undefined);
+      return cached.token;
+    }
+    return (await this.acquire(false)).token;
+  }
+
+  /** Drops the cached token (the upstream answered 401 with it): the next call asks again. */
+  invalidate(token?: string): void {
+    if (token === undefined || this.cached?.token === token) this.cached = undefined;
+  }
+
+  private acquire(refresh: boolean): Promise<Cached> {
+    this.inFlight ??= this.request()
+      .then(
+        (fresh) => {
+          this.cached = fresh;
+          if (refresh) this.stats.refreshes++;
+          else this.stats.acquisitions++;
+          return fresh;
+        },
+        (err: unknown) => {
+          const reason = err instanceof UpstreamTokenError ? err.reason : 'unavailable';
+          this.stats.failures[reason] = (this.stats.failures[reason] ?? 0) + 1;
+          throw err;
+        },
+      )
+      .finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async request(): Promise<Cached> {
+    const { attempts = 4, backoff = { baseMs: 200, capMs: 5000 } } = this.options;
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    let last: UpstreamTokenError | undefined;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await sleep(Math.random() * Math.min(backoff.capMs, backoff.baseMs * 2 ** attempt));
+      try {
+        return await this.once();
+      } catch (err) {
+        if (!(err instanceof UpstreamTokenError) || err.reason !== 'unavailable') throw err;
+        last = err;
+      }
+    }
+    throw last!;
+  }
+
+  /** One token request (RFC 6749 §4.4.2) and its answer (§5.1, §5.2). */
+  private async once(): Promise<Cached> {
+    const { tokenUrl, clientId, auth, scope, resource, timeoutMs = 10_000 } = this.options;
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (scope) form.set('scope', scope);
+    if (resource) form.set('resource', resource);
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    };
+    if (auth.method === 'client_secret_basic') {
+      // RFC 6749 §2.3.1: each part form-encoded before base64.
+      const pair = `${encodeURIComponent(clientId)}:${encodeURIComponent(auth.secret)}`;
+      headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+    } else if (auth.method === 'client_secret_post') {
+      form.set('client_id', clientId);
+      form.set('client_secret', auth.secret);
+    } else if (auth.method === 'private_key_jwt') {
+      form.set('client_id', clientId);
+      form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      form.set('client_assertion', this.assertion(auth.key, auth.kid));
+    }
+    const requestedAt = this.now();
+    let res: Response;
+    try {
+      res = await (this.options.fetch ?? fetch)(tokenUrl, {
+        method: 'POST',
+        headers,
+        body: form,
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new UpstreamTokenError('unavailable', `token endpoint unreachable: ${(err as Error).message}`);
+    }
+    const text = await res.text().catch(() => '');
+    let body: Record<string, unknown> | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      body =
+        parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+          ? (parsed as Record<string, unknown>)
+          : undefined;
+    } catch {
+      body = undefined;
+    }
+    if (res.status >= 500) {
+      throw new UpstreamTokenError('unavailable', `token endpoint answered ${res.status}`, { status: res.status });
+    }
+    if (!res.ok) {
+      const code = typeof body?.error === 'string' ? body.error : undefined;
+      throw new UpstreamTokenError('refused', `token endpoint refused (${res.status}${code ? ` ${code}` : ''})`, {
+        oauthError: code,
+        status: res.status,
+      });
+    }
+    const token = body?.access_token;
+    const type = body?.token_type;
+    if (typeof token !== 'string' || !token || typeof type !== 'string' || type.toLowerCase() !== 'bearer') {
+      throw new UpstreamTokenError('malformed', 'token endpoint answered without a Bearer access_token');
+    }
+    if (scope && typeof body?.scope === 'string') {
+      const granted = new Set(body.scope.split(' '));
+      const missing = scope.split(' ').filter((s) => s && !granted.has(s));
+      if (missing.length) {
+        throw new UpstreamTokenError('scope', `token endpoint granted less than asked: missing ${missing.join(' ')}`);
+      }
+    }
+    const lifetime = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : UNKNOWN_LIFETIME_S;
+    const ahead = Math.min(REFRESH_AHEAD_S, lifetime * 0.1);
+    // Counted from when the request left: the token cannot have lived longer than that.
+    return { token, expiresAt: requestedAt + lifetime * 1000, refreshAt: requestedAt + (lifetime - ahead) * 1000 };
+  }
+
+  /** RFC 7523 §3: iss and sub the client, aud the token endpoint, a fresh jti, a short life. */
+  private assertion(key: KeyObject, kid: string | undefined): string {
+    const now = Math.floor(this.now() / 1000);
+    return jwt.sign(
+      {
+        iss: this.options.clientId,
+        sub: this.options.clientId,
+        aud: this.options.tokenUrl,
+        jti: randomUUID(),
+        iat: now,
+        exp: now + 60,
+      },
+      key,
+      { algorithm: signingAlgorithm(key), ...(kid ? { keyid: kid } : {}) },
+    );
+  }
+}
