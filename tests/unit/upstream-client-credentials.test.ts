@@ -1,13 +1,20 @@
 /**
  * The client credentials token source of an upstream (auth/src/upstream/client-credentials.ts),
  * against a real token endpoint on loopback: the three client authentications, the cache and its
- * early refresh, one request for many waiters, backoff on 5xx and none on 4xx, the scope check.
+ * early refresh, one request for many waiters, backoff on 5xx and none on 4xx, the scope check;
+ * mutual TLS with throwaway certificates (openssl).
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { freePort } from '../../auth/src/http/free-port.ts';
+import { makeCertificates, makeClientCertificate } from '../support/certificates.ts';
 import {
   ClientCredentialsSource,
   UpstreamTokenError,
@@ -222,5 +229,77 @@ describe('failures', () => {
   ])('%s: malformed', async (_name, body) => {
     answers = [{ status: 200, body }];
     await expect(source().token()).rejects.toMatchObject({ reason: 'malformed' });
+  });
+});
+
+describe('tls_client_auth (RFC 8705 §2): a client certificate on a real TLS connection', () => {
+  let dir: string;
+  let tls: HttpsServer;
+  let tlsUrl: string;
+  const subjects: string[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mtls-'));
+    makeCertificates(dir);
+    makeClientCertificate(dir, 'client', 'svc client');
+    const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+    // The token endpoint asks for a certificate and accepts only those its CA signed.
+    tls = createHttpsServer(
+      {
+        cert: read('server.pem'),
+        key: read('server.key'),
+        ca: read('ca.pem'),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        let text = '';
+        req.on('data', (d: Buffer) => (text += d.toString()));
+        req.on('end', () => {
+          const peer = (req.socket as TLSSocket).getPeerCertificate();
+          subjects.push(String(peer.subject?.CN));
+          const form = new URLSearchParams(text);
+          const ok = peer.subject?.CN === form.get('client_id') && form.get('client_secret') === null;
+          res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify(
+              ok ? { access_token: 'mtls-token', token_type: 'Bearer', expires_in: 600 } : { error: 'invalid_client' },
+            ),
+          );
+        });
+      },
+    );
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    tlsUrl = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/token`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => tls.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+
+  test('the certificate authenticates the client, named by client_id', async () => {
+    const s = source({
+      tokenUrl: tlsUrl,
+      auth: { method: 'tls_client_auth', cert: read('client.pem'), key: read('client.key'), ca: read('ca.pem') },
+    });
+    expect(await s.token()).toBe('mtls-token');
+    expect(subjects).toEqual(['svc client']);
+  });
+
+  test('without the CA that signed the server, the connection is refused: unavailable, never sent in clear', async () => {
+    const s = source({
+      tokenUrl: tlsUrl,
+      attempts: 1,
+      auth: { method: 'tls_client_auth', cert: read('client.pem'), key: read('client.key') },
+    });
+    await expect(s.token()).rejects.toMatchObject({ reason: 'unavailable' });
+  });
+
+  test('an http token endpoint is refused when configured', () => {
+    expect(() =>
+      source({ auth: { method: 'tls_client_auth', cert: read('client.pem'), key: read('client.key') } }),
+    ).toThrow(/must be https/);
   });
 });

@@ -2,8 +2,8 @@
  * A machine token for one upstream MCP server (`MCP_<S>_AUTH=client_credentials`, docs in
  * issue 11's docs/upstreams.md to come): the OAuth 2.0 client credentials grant (RFC 6749 §4.4)
  * at the upstream's token endpoint, with the client authenticated by client_secret_basic,
- * client_secret_post (RFC 6749 §2.3.1) or private_key_jwt (RFC 7523 §2.2, OpenID Connect Core
- * §9). One token per service:
+ * client_secret_post (RFC 6749 §2.3.1), private_key_jwt (RFC 7523 §2.2, OpenID Connect Core
+ * §9) or a client certificate (RFC 8705 §2, tls_client_auth). One token per service:
  *   - cached, and refreshed ahead of expiry (5 minutes, or 10 % of a short lifetime) while the
  *     cached one is still served: a refresh never stalls a request that a valid token can serve;
  *   - one token request in flight however many requests wait for it;
@@ -14,11 +14,14 @@
  * The token never leaves this object but to be sent upstream; errors and stats carry no secret.
  */
 import { randomUUID, type KeyObject } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import jwt from 'jsonwebtoken';
 
 export type ClientAuthentication =
   | { method: 'client_secret_basic' | 'client_secret_post'; secret: string }
-  | { method: 'private_key_jwt'; key: KeyObject; kid?: string };
+  | { method: 'private_key_jwt'; key: KeyObject; kid?: string }
+  /** PEM texts: the client certificate and its key, and the CA that signed the server's, if not public. */
+  | { method: 'tls_client_auth'; cert: string; key: string; ca?: string };
 
 export interface ClientCredentialsOptions {
   tokenUrl: string;
@@ -95,7 +98,13 @@ export class ClientCredentialsSource {
   constructor(options: ClientCredentialsOptions) {
     this.options = options;
     if (options.auth.method === 'private_key_jwt') signingAlgorithm(options.auth.key);
+    if (options.auth.method === 'tls_client_auth' && !options.tokenUrl.startsWith('https:')) {
+      throw new Error('tls_client_auth: the token endpoint must be https');
+    }
+    this.transport = options.fetch ?? (options.auth.method === 'tls_client_auth' ? mutualTls(options.auth) : fetch);
   }
+
+  private readonly transport: typeof fetch;
 
   private now(): number {
     return (this.options.now ?? Date.now)();
@@ -175,11 +184,14 @@ export class ClientCredentialsSource {
       form.set('client_id', clientId);
       form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
       form.set('client_assertion', this.assertion(auth.key, auth.kid));
+    } else {
+      // RFC 8705 §2.1.1: the certificate authenticates; the request names the client.
+      form.set('client_id', clientId);
     }
     const requestedAt = this.now();
     let res: Response;
     try {
-      res = await (this.options.fetch ?? fetch)(tokenUrl, {
+      res = await this.transport(tokenUrl, {
         method: 'POST',
         headers,
         body: form,
@@ -244,4 +256,42 @@ export class ClientCredentialsSource {
       { algorithm: signingAlgorithm(key), ...(kid ? { keyid: kid } : {}) },
     );
   }
+}
+
+/**
+ * A fetch for the token request over mutual TLS (RFC 8705 §2): node:https with the client's
+ * certificate, since the global fetch takes no client certificate. Enough for a form POST.
+ */
+function mutualTls(tls: { cert: string; key: string; ca?: string }): typeof fetch {
+  return ((input: string | URL, init: RequestInit = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const req = httpsRequest(
+        new URL(String(input)),
+        {
+          method: init.method ?? 'GET',
+          headers: init.headers as Record<string, string>,
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          signal: init.signal ?? undefined,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            const headers = new Headers();
+            for (const [name, value] of Object.entries(res.headers)) {
+              for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value])
+                headers.append(name, v);
+            }
+            const status = res.statusCode ?? 502;
+            const empty = [101, 204, 205, 304].includes(status);
+            resolve(new Response(empty ? null : Buffer.concat(chunks), { status, headers }));
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(init.body === undefined || init.body === null ? undefined : String(init.body));
+    })) as typeof fetch;
 }
