@@ -30,6 +30,13 @@ export const consentKey = (accountId: string, clientId: string): string => `${CO
 export const upstreamStateKey = (state: string): string => `upstream:state:${state}`;
 export const upstreamResultKey = (id: string): string => `upstream:result:${id}`;
 
+// Tokens held for users at upstream MCP servers (upstream/token-vault.ts), sealed
+export const UPSTREAM_TOKEN_PREFIX = 'upstream:token:';
+export const upstreamTokenKey = (service: string, userId: string): string =>
+  `${UPSTREAM_TOKEN_PREFIX}${service}:${userId}`;
+
 // Keys
 export const SIGNING_KEYS_KEY = 'keys:signing';
 export const COOKIE_SECRETS_KEY = 'keys:cookies';
+/** The generated key that seals upstream tokens when UPSTREAM_TOKEN_KEY is unset. */
+export const UPSTREAM_TOKEN_KEY_KEY = 'keys:upstream-tokens';
