@@ -35,6 +35,9 @@ export const UPSTREAM_TOKEN_PREFIX = 'upstream:token:';
 export const upstreamTokenKey = (service: string, userId: string): string =>
   `${UPSTREAM_TOKEN_PREFIX}${service}:${userId}`;
 
+/** The gateway's registration at an upstream authorization server (upstream/registration.ts), sealed. */
+export const upstreamClientKey = (service: string, issuer: string): string => `upstream:client:${service}:${issuer}`;
+
 // Keys
 export const SIGNING_KEYS_KEY = 'keys:signing';
 export const COOKIE_SECRETS_KEY = 'keys:cookies';

@@ -22,7 +22,8 @@ export interface UpstreamTokens {
   issuer?: string;
 }
 
-interface Sealed {
+/** A value sealed with AES-256-GCM; `where` (its storage key) is the additional data. */
+export interface Sealed {
   v: 1;
   iv: string;
   tag: string;
@@ -30,6 +31,28 @@ interface Sealed {
 }
 
 const b64 = (b: Buffer): string => b.toString('base64url');
+
+export function seal(key: Buffer, where: string, value: unknown): Sealed {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(where));
+  const data = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+  return { v: 1, iv: b64(iv), tag: b64(cipher.getAuthTag()), data: b64(data) };
+}
+
+/** The value, or undefined when the record is not one sealed with `key` for `where`. */
+export function open<T>(key: Buffer, where: string, sealed: Partial<Sealed> | undefined): T | undefined {
+  if (!sealed || sealed.v !== 1 || !sealed.iv || !sealed.tag || !sealed.data) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64url'));
+    decipher.setAAD(Buffer.from(where));
+    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64url'));
+    const text = Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64url')), decipher.final()]);
+    return JSON.parse(text.toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The sealing key: HKDF-SHA256 (RFC 5869) of UPSTREAM_TOKEN_KEY when it is set, else 32 random
@@ -55,28 +78,13 @@ export class UpstreamTokenVault {
 
   async save(service: string, userId: string, tokens: UpstreamTokens, ttl?: number): Promise<void> {
     const where = upstreamTokenKey(service, userId);
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(where));
-    const data = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final()]);
-    const sealed: Sealed = { v: 1, iv: b64(iv), tag: b64(cipher.getAuthTag()), data: b64(data) };
-    await this.store.set(where, sealed as unknown as Json, ttl ? { ttl } : {});
+    await this.store.set(where, seal(this.key, where, tokens) as unknown as Json, ttl ? { ttl } : {});
   }
 
   /** The user's tokens at this service, or undefined (none, or a record that does not open). */
   async find(service: string, userId: string): Promise<UpstreamTokens | undefined> {
     const where = upstreamTokenKey(service, userId);
-    const sealed = (await this.store.get<Json>(where)) as Partial<Sealed> | undefined;
-    if (!sealed || sealed.v !== 1 || !sealed.iv || !sealed.tag || !sealed.data) return undefined;
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(sealed.iv, 'base64url'));
-      decipher.setAAD(Buffer.from(where));
-      decipher.setAuthTag(Buffer.from(sealed.tag, 'base64url'));
-      const text = Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64url')), decipher.final()]);
-      return JSON.parse(text.toString('utf8')) as UpstreamTokens;
-    } catch {
-      return undefined;
-    }
+    return open<UpstreamTokens>(this.key, where, (await this.store.get<Json>(where)) as Partial<Sealed> | undefined);
   }
 
   async delete(service: string, userId: string): Promise<boolean> {
