@@ -35,6 +35,8 @@ export const UPSTREAM_TOKEN_PREFIX = 'upstream:token:';
 export const upstreamTokenKey = (service: string, userId: string): string =>
   `${UPSTREAM_TOKEN_PREFIX}${service}:${userId}`;
 
+/** A user's authorization at an upstream in flight, by its state (upstream/user-tokens.ts). */
+export const upstreamAuthorizationKey = (state: string): string => `upstream:authorization:${state}`;
 /** The gateway's registration at an upstream authorization server (upstream/registration.ts), sealed. */
 export const upstreamClientKey = (service: string, issuer: string): string => `upstream:client:${service}:${issuer}`;
 

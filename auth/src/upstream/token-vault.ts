@@ -17,6 +17,8 @@ export interface UpstreamTokens {
   refresh_token?: string;
   /** When the access token expires; absent when the upstream did not say. */
   expires_at?: number;
+  /** When it was obtained (the lifetime decides how early it is refreshed). */
+  obtained_at?: number;
   scope?: string;
   /** The upstream authorization server's issuer, for refresh and revocation. */
   issuer?: string;
