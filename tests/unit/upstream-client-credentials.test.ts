@@ -108,6 +108,10 @@ describe('client authentication', () => {
     expect(exp - iat).toBe(60);
   });
 
+  test('a public client (none) cannot have a machine token: refused when configured', () => {
+    expect(() => source({ auth: { method: 'none' } })).toThrow(/public client/);
+  });
+
   test('private_key_jwt with an Ed25519 key: refused when configured', () => {
     const { privateKey } = generateKeyPairSync('ed25519');
     expect(() => source({ auth: { method: 'private_key_jwt', key: privateKey } })).toThrow(/RSA or P-256/);

@@ -13,15 +13,11 @@
  *     when it differs).
  * The token never leaves this object but to be sent upstream; errors and stats carry no secret.
  */
-import { randomUUID, type KeyObject } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import jwt from 'jsonwebtoken';
+import { authenticateClient, signingAlgorithm, type ClientAuthentication } from './client-auth.ts';
 
-export type ClientAuthentication =
-  | { method: 'client_secret_basic' | 'client_secret_post'; secret: string }
-  | { method: 'private_key_jwt'; key: KeyObject; kid?: string }
-  /** PEM texts: the client certificate and its key, and the CA that signed the server's, if not public. */
-  | { method: 'tls_client_auth'; cert: string; key: string; ca?: string };
+export type { ClientAuthentication } from './client-auth.ts';
+export { signingAlgorithm } from './client-auth.ts';
 
 export interface ClientCredentialsOptions {
   tokenUrl: string;
@@ -70,20 +66,6 @@ interface Cached {
 const UNKNOWN_LIFETIME_S = 300;
 const REFRESH_AHEAD_S = 300;
 
-/** The algorithm RFC 7518 names for a private key (RFC 7523 §3 lets the client choose it). */
-export function signingAlgorithm(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
-  if (key.asymmetricKeyType === 'rsa') return 'RS256';
-  if (key.asymmetricKeyType === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return 'ES256';
-    if (curve === 'secp384r1') return 'ES384';
-    if (curve === 'secp521r1') return 'ES512';
-  }
-  throw new Error(
-    `private_key_jwt: an RSA or P-256/P-384/P-521 EC private key is needed, not ${key.asymmetricKeyType}`,
-  );
-}
-
 export class ClientCredentialsSource {
   private readonly options: ClientCredentialsOptions;
   private cached: Cached | undefined;
@@ -97,6 +79,8 @@ export class ClientCredentialsSource {
 
   constructor(options: ClientCredentialsOptions) {
     this.options = options;
+    if (options.auth.method === 'none')
+      throw new Error('client_credentials: a public client cannot have a machine token');
     if (options.auth.method === 'private_key_jwt') signingAlgorithm(options.auth.key);
     if (options.auth.method === 'tls_client_auth' && !options.tokenUrl.startsWith('https:')) {
       throw new Error('tls_client_auth: the token endpoint must be https');
@@ -173,21 +157,7 @@ export class ClientCredentialsSource {
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     };
-    if (auth.method === 'client_secret_basic') {
-      // RFC 6749 §2.3.1: each part form-encoded before base64.
-      const pair = `${encodeURIComponent(clientId)}:${encodeURIComponent(auth.secret)}`;
-      headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
-    } else if (auth.method === 'client_secret_post') {
-      form.set('client_id', clientId);
-      form.set('client_secret', auth.secret);
-    } else if (auth.method === 'private_key_jwt') {
-      form.set('client_id', clientId);
-      form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-      form.set('client_assertion', this.assertion(auth.key, auth.kid));
-    } else {
-      // RFC 8705 §2.1.1: the certificate authenticates; the request names the client.
-      form.set('client_id', clientId);
-    }
+    authenticateClient({ form, headers }, { clientId, tokenUrl, auth, nowSeconds: Math.floor(this.now() / 1000) });
     const requestedAt = this.now();
     let res: Response;
     try {
@@ -238,23 +208,6 @@ export class ClientCredentialsSource {
     const ahead = Math.min(REFRESH_AHEAD_S, lifetime * 0.1);
     // Counted from when the request left: the token cannot have lived longer than that.
     return { token, expiresAt: requestedAt + lifetime * 1000, refreshAt: requestedAt + (lifetime - ahead) * 1000 };
-  }
-
-  /** RFC 7523 §3: iss and sub the client, aud the token endpoint, a fresh jti, a short life. */
-  private assertion(key: KeyObject, kid: string | undefined): string {
-    const now = Math.floor(this.now() / 1000);
-    return jwt.sign(
-      {
-        iss: this.options.clientId,
-        sub: this.options.clientId,
-        aud: this.options.tokenUrl,
-        jti: randomUUID(),
-        iat: now,
-        exp: now + 60,
-      },
-      key,
-      { algorithm: signingAlgorithm(key), ...(kid ? { keyid: kid } : {}) },
-    );
   }
 }
 

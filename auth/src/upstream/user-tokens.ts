@@ -13,6 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Json, Store } from '../storage/store.ts';
+import { authenticateClient } from './client-auth.ts';
 import { upstreamAuthorizationKey } from '../storage/keys.ts';
 import type { UpstreamAuthorization } from './discovery.ts';
 import type { UpstreamClient } from './registration.ts';
@@ -194,14 +195,19 @@ export class UserUpstreamTokens {
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     };
-    if (client.tokenEndpointAuthMethod === 'client_secret_basic') {
-      const pair = `${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret ?? '')}`;
-      headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
-    } else {
-      form.set('client_id', client.clientId);
-      if (client.tokenEndpointAuthMethod === 'client_secret_post') form.set('client_secret', client.clientSecret ?? '');
-    }
     const requestedAt = this.now();
+    authenticateClient(
+      { form, headers },
+      {
+        clientId: client.clientId,
+        tokenUrl: as.tokenEndpoint,
+        auth:
+          client.tokenEndpointAuthMethod === 'none'
+            ? { method: 'none' }
+            : { method: client.tokenEndpointAuthMethod, secret: client.clientSecret ?? '' },
+        nowSeconds: requestedAt,
+      },
+    );
     let res: Response;
     try {
       res = await (this.o.fetch ?? fetch)(as.tokenEndpoint, {

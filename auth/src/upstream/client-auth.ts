@@ -1,0 +1,64 @@
+/**
+ * How the gateway authenticates as a client at an upstream's token endpoint, once for every
+ * token request it makes (client credentials, authorization code, refresh):
+ *   none                  a public client: client_id in the body (OAuth 2.1 §2.4);
+ *   client_secret_basic   HTTP Basic, each part form-encoded first (RFC 6749 §2.3.1);
+ *   client_secret_post    client_id and client_secret in the body (RFC 6749 §2.3.1);
+ *   private_key_jwt       a signed assertion (RFC 7523 §2.2, §3);
+ *   tls_client_auth       the TLS client certificate (RFC 8705 §2); client_id in the body.
+ */
+import { randomUUID, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+
+export type ClientAuthentication =
+  | { method: 'none' }
+  | { method: 'client_secret_basic' | 'client_secret_post'; secret: string }
+  | { method: 'private_key_jwt'; key: KeyObject; kid?: string }
+  /** PEM texts: the client certificate and its key, and the CA that signed the server's, if not public. */
+  | { method: 'tls_client_auth'; cert: string; key: string; ca?: string };
+
+/** The algorithm RFC 7518 names for a private key (RFC 7523 §3 lets the client choose it). */
+export function signingAlgorithm(key: KeyObject): 'RS256' | 'ES256' | 'ES384' | 'ES512' {
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1') return 'ES256';
+    if (curve === 'secp384r1') return 'ES384';
+    if (curve === 'secp521r1') return 'ES512';
+  }
+  throw new Error(
+    `private_key_jwt: an RSA or P-256/P-384/P-521 EC private key is needed, not ${key.asymmetricKeyType}`,
+  );
+}
+
+/** Adds the client's authentication to a token request's form and headers. */
+export function authenticateClient(
+  request: { form: URLSearchParams; headers: Record<string, string> },
+  client: { clientId: string; tokenUrl: string; auth: ClientAuthentication; nowSeconds: number },
+): void {
+  const { form, headers } = request;
+  const { clientId, auth } = client;
+  if (auth.method === 'client_secret_basic') {
+    const pair = `${encodeURIComponent(clientId)}:${encodeURIComponent(auth.secret)}`;
+    headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+    return;
+  }
+  form.set('client_id', clientId);
+  if (auth.method === 'client_secret_post') form.set('client_secret', auth.secret);
+  if (auth.method === 'private_key_jwt') {
+    form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    // RFC 7523 §3: iss and sub the client, aud the token endpoint, a fresh jti, a short life.
+    const now = client.nowSeconds;
+    form.set(
+      'client_assertion',
+      jwt.sign(
+        { iss: clientId, sub: clientId, aud: client.tokenUrl, jti: randomUUID(), iat: now, exp: now + 60 },
+        auth.key,
+        {
+          algorithm: signingAlgorithm(auth.key),
+          ...(auth.kid ? { keyid: auth.kid } : {}),
+        },
+      ),
+    );
+  }
+}
