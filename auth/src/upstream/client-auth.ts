@@ -62,3 +62,94 @@ export function authenticateClient(
     );
   }
 }
+
+export type UpstreamTokenFailure = 'refused' | 'unavailable' | 'malformed' | 'scope';
+
+/** The upstream would not give a token; `reason` is for logs and metrics, never a secret. */
+export class UpstreamTokenError extends Error {
+  readonly reason: UpstreamTokenFailure;
+  /** The upstream's OAuth error code, when it sent one (RFC 6749 §5.2). */
+  readonly oauthError?: string;
+  readonly status?: number;
+  constructor(reason: UpstreamTokenFailure, message: string, details: { oauthError?: string; status?: number } = {}) {
+    super(message);
+    this.name = 'UpstreamTokenError';
+    this.reason = reason;
+    this.oauthError = details.oauthError;
+    this.status = details.status;
+  }
+}
+
+/** A successful token response (RFC 6749 §5.1), as far as the gateway uses it. */
+export interface TokenAnswer {
+  access_token: string;
+  refresh_token?: string;
+  /** Seconds; absent when the server did not say. */
+  expires_in?: number;
+  scope?: string;
+}
+
+/**
+ * One token request with the client's authentication: network errors and 5xx are `unavailable`
+ * (worth retrying), other errors `refused` with the server's OAuth error (RFC 6749 §5.2), an answer
+ * without a Bearer access token `malformed`.
+ */
+export async function requestToken(request: {
+  tokenUrl: string;
+  clientId: string;
+  auth: ClientAuthentication;
+  params: Record<string, string>;
+  nowSeconds: number;
+  fetch: typeof fetch;
+  timeoutMs?: number;
+}): Promise<TokenAnswer> {
+  const { tokenUrl } = request;
+  const form = new URLSearchParams(request.params);
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  };
+  authenticateClient({ form, headers }, request);
+  let res: Response;
+  try {
+    res = await request.fetch(tokenUrl, {
+      method: 'POST',
+      headers,
+      body: form,
+      redirect: 'error',
+      signal: AbortSignal.timeout(request.timeoutMs ?? 10_000),
+    });
+  } catch (err) {
+    throw new UpstreamTokenError('unavailable', `${tokenUrl} unreachable: ${(err as Error).message}`);
+  }
+  const text = await res.text().catch(() => '');
+  let body: Record<string, unknown> | undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    body =
+      parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (res.status >= 500) {
+    throw new UpstreamTokenError('unavailable', `${tokenUrl} answered ${res.status}`, { status: res.status });
+  }
+  if (!res.ok) {
+    const code = typeof body?.error === 'string' ? body.error : undefined;
+    throw new UpstreamTokenError('refused', `${tokenUrl} refused (${res.status}${code ? ` ${code}` : ''})`, {
+      oauthError: code,
+      status: res.status,
+    });
+  }
+  const token = body?.access_token;
+  const type = body?.token_type;
+  if (typeof token !== 'string' || !token || typeof type !== 'string' || type.toLowerCase() !== 'bearer') {
+    throw new UpstreamTokenError('malformed', `${tokenUrl} answered without a Bearer access_token`);
+  }
+  return {
+    access_token: token,
+    ...(typeof body?.refresh_token === 'string' ? { refresh_token: body.refresh_token } : {}),
+    ...(typeof body?.expires_in === 'number' && body.expires_in > 0 ? { expires_in: body.expires_in } : {}),
+    ...(typeof body?.scope === 'string' ? { scope: body.scope } : {}),
+  };
+}

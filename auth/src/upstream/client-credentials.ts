@@ -14,10 +14,16 @@
  * The token never leaves this object but to be sent upstream; errors and stats carry no secret.
  */
 import { request as httpsRequest } from 'node:https';
-import { authenticateClient, signingAlgorithm, type ClientAuthentication } from './client-auth.ts';
+import {
+  requestToken,
+  signingAlgorithm,
+  UpstreamTokenError,
+  type ClientAuthentication,
+  type UpstreamTokenFailure,
+} from './client-auth.ts';
 
-export type { ClientAuthentication } from './client-auth.ts';
-export { signingAlgorithm } from './client-auth.ts';
+export type { ClientAuthentication, UpstreamTokenFailure } from './client-auth.ts';
+export { signingAlgorithm, UpstreamTokenError } from './client-auth.ts';
 
 export interface ClientCredentialsOptions {
   tokenUrl: string;
@@ -37,23 +43,6 @@ export interface ClientCredentialsOptions {
   /** Epoch ms (tests move time). */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-}
-
-export type UpstreamTokenFailure = 'refused' | 'unavailable' | 'malformed' | 'scope';
-
-/** The upstream would not give a token; `reason` is for logs and metrics, never a secret. */
-export class UpstreamTokenError extends Error {
-  readonly reason: UpstreamTokenFailure;
-  /** The upstream's OAuth error code, when it sent one (RFC 6749 §5.2). */
-  readonly oauthError?: string;
-  readonly status?: number;
-  constructor(reason: UpstreamTokenFailure, message: string, details: { oauthError?: string; status?: number } = {}) {
-    super(message);
-    this.name = 'UpstreamTokenError';
-    this.reason = reason;
-    this.oauthError = details.oauthError;
-    this.status = details.status;
-  }
 }
 
 interface Cached {
@@ -149,65 +138,35 @@ export class ClientCredentialsSource {
 
   /** One token request (RFC 6749 §4.4.2) and its answer (§5.1, §5.2). */
   private async once(): Promise<Cached> {
-    const { tokenUrl, clientId, auth, scope, resource, timeoutMs = 10_000 } = this.options;
-    const form = new URLSearchParams({ grant_type: 'client_credentials' });
-    if (scope) form.set('scope', scope);
-    if (resource) form.set('resource', resource);
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
-    };
-    authenticateClient({ form, headers }, { clientId, tokenUrl, auth, nowSeconds: Math.floor(this.now() / 1000) });
+    const { tokenUrl, clientId, auth, scope, resource, timeoutMs } = this.options;
+    const params: Record<string, string> = { grant_type: 'client_credentials' };
+    if (scope) params.scope = scope;
+    if (resource) params.resource = resource;
     const requestedAt = this.now();
-    let res: Response;
-    try {
-      res = await this.transport(tokenUrl, {
-        method: 'POST',
-        headers,
-        body: form,
-        redirect: 'error',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      throw new UpstreamTokenError('unavailable', `token endpoint unreachable: ${(err as Error).message}`);
-    }
-    const text = await res.text().catch(() => '');
-    let body: Record<string, unknown> | undefined;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      body =
-        parsed && typeof parsed === 'object' && !Array.isArray(parsed)
-          ? (parsed as Record<string, unknown>)
-          : undefined;
-    } catch {
-      body = undefined;
-    }
-    if (res.status >= 500) {
-      throw new UpstreamTokenError('unavailable', `token endpoint answered ${res.status}`, { status: res.status });
-    }
-    if (!res.ok) {
-      const code = typeof body?.error === 'string' ? body.error : undefined;
-      throw new UpstreamTokenError('refused', `token endpoint refused (${res.status}${code ? ` ${code}` : ''})`, {
-        oauthError: code,
-        status: res.status,
-      });
-    }
-    const token = body?.access_token;
-    const type = body?.token_type;
-    if (typeof token !== 'string' || !token || typeof type !== 'string' || type.toLowerCase() !== 'bearer') {
-      throw new UpstreamTokenError('malformed', 'token endpoint answered without a Bearer access_token');
-    }
-    if (scope && typeof body?.scope === 'string') {
-      const granted = new Set(body.scope.split(' '));
+    const answer = await requestToken({
+      tokenUrl,
+      clientId,
+      auth,
+      params,
+      nowSeconds: Math.floor(requestedAt / 1000),
+      fetch: this.transport,
+      timeoutMs,
+    });
+    if (scope && answer.scope !== undefined) {
+      const granted = new Set(answer.scope.split(' '));
       const missing = scope.split(' ').filter((s) => s && !granted.has(s));
       if (missing.length) {
         throw new UpstreamTokenError('scope', `token endpoint granted less than asked: missing ${missing.join(' ')}`);
       }
     }
-    const lifetime = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : UNKNOWN_LIFETIME_S;
+    const lifetime = answer.expires_in ?? UNKNOWN_LIFETIME_S;
     const ahead = Math.min(REFRESH_AHEAD_S, lifetime * 0.1);
     // Counted from when the request left: the token cannot have lived longer than that.
-    return { token, expiresAt: requestedAt + lifetime * 1000, refreshAt: requestedAt + (lifetime - ahead) * 1000 };
+    return {
+      token: answer.access_token,
+      expiresAt: requestedAt + lifetime * 1000,
+      refreshAt: requestedAt + (lifetime - ahead) * 1000,
+    };
   }
 }
 

@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Json, Store } from '../storage/store.ts';
-import { authenticateClient } from './client-auth.ts';
+import { requestToken, UpstreamTokenError, type TokenAnswer } from './client-auth.ts';
 import { upstreamAuthorizationKey } from '../storage/keys.ts';
 import type { UpstreamAuthorization } from './discovery.ts';
 import type { UpstreamClient } from './registration.ts';
@@ -190,53 +190,30 @@ export class UserUpstreamTokens {
   /** A token request (OAuth 2.1 §4.1.3, §4.3) authenticated as the client was registered. */
   private async tokenRequest(params: Record<string, string>): Promise<UpstreamTokens> {
     const { client, as } = this.o;
-    const form = new URLSearchParams(params);
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
-    };
     const requestedAt = this.now();
-    authenticateClient(
-      { form, headers },
-      {
-        clientId: client.clientId,
+    let answer: TokenAnswer;
+    try {
+      answer = await requestToken({
         tokenUrl: as.tokenEndpoint,
+        clientId: client.clientId,
         auth:
           client.tokenEndpointAuthMethod === 'none'
             ? { method: 'none' }
             : { method: client.tokenEndpointAuthMethod, secret: client.clientSecret ?? '' },
+        params,
         nowSeconds: requestedAt,
-      },
-    );
-    let res: Response;
-    try {
-      res = await (this.o.fetch ?? fetch)(as.tokenEndpoint, {
-        method: 'POST',
-        headers,
-        body: form,
-        redirect: 'error',
-        signal: AbortSignal.timeout(10_000),
+        fetch: this.o.fetch ?? fetch,
       });
     } catch (err) {
-      throw new UpstreamAuthorizationError('unreachable', `${as.tokenEndpoint}: ${(err as Error).message}`);
+      if (!(err instanceof UpstreamTokenError)) throw err;
+      const reason = err.reason === 'unavailable' ? 'unreachable' : err.reason === 'refused' ? 'refused' : 'malformed';
+      throw new UpstreamAuthorizationError(reason, `${as.issuer}: ${err.message}`, err.oauthError);
     }
-    const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-    if (res.status >= 500)
-      throw new UpstreamAuthorizationError('unreachable', `${as.tokenEndpoint} answered ${res.status}`);
-    if (!res.ok) {
-      const code = typeof body?.error === 'string' ? body.error : `HTTP ${res.status}`;
-      throw new UpstreamAuthorizationError('refused', `${as.issuer} refused the token request (${code})`, code);
-    }
-    const access = body?.access_token;
-    if (typeof access !== 'string' || !access || String(body?.token_type).toLowerCase() !== 'bearer') {
-      throw new UpstreamAuthorizationError('malformed', `${as.issuer} answered without a Bearer access token`);
-    }
-    const expiresIn = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : undefined;
     return {
-      access_token: access,
-      ...(typeof body?.refresh_token === 'string' ? { refresh_token: body.refresh_token } : {}),
-      ...(expiresIn ? { expires_at: requestedAt + expiresIn, obtained_at: requestedAt } : {}),
-      ...(typeof body?.scope === 'string' ? { scope: body.scope } : {}),
+      access_token: answer.access_token,
+      ...(answer.refresh_token ? { refresh_token: answer.refresh_token } : {}),
+      ...(answer.expires_in ? { expires_at: requestedAt + answer.expires_in, obtained_at: requestedAt } : {}),
+      ...(answer.scope !== undefined ? { scope: answer.scope } : {}),
       issuer: as.issuer,
     };
   }
