@@ -6,6 +6,7 @@
  * shares.
  */
 import { AUTH_ROUTES, INTERNAL_ROUTES, normalizeTarget, routeOf } from '../../auth/src/edge/routes.ts';
+import { PROVIDER_ROUTES } from '../../auth/src/oidc/provider.ts';
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
 
 let auth: RunningAuth;
@@ -171,4 +172,13 @@ describe('normalizeTarget (Traefik v3 request-path semantics)', () => {
     expect(destination('/nothing?/verify')).toBe('none');
     expect(destination('/token?%2F')).toBe('auth');
   });
+});
+
+// The provider's endpoints are configured from PROVIDER_ROUTES (oidc/provider.ts): each must be an
+// exact auth route of the one table, or the edges (and Traefik, generated from it) would not route it.
+test('every endpoint the provider serves is an exact auth route of the table', () => {
+  for (const { path } of Object.values(PROVIDER_ROUTES)) {
+    expect({ path, route: AUTH_ROUTES.find((r) => r.path === path)?.match }).toEqual({ path, route: 'exact' });
+    expect(routeOf(path, SERVICES).to).toBe('auth');
+  }
 });
