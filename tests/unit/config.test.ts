@@ -58,6 +58,7 @@ describe('defaults', () => {
       edgeSecret: expect.any(String) as string,
       localUser: true,
       dangerous: [],
+      upstreamTokenKey: undefined,
       logLevel: 'info',
       logFormat: resolveLogFormat('auto'), // json here: jest's output is not a terminal
     });
@@ -384,7 +385,8 @@ describe('your own MCP servers: MCP_<SERVICE>_COMMAND and MCP_<SERVICE>_URL', ()
     expect(svc({ MCP_MINE_URL: 'http://127.0.0.1:9000/mcp' }).upstreamUrl).toBe('http://127.0.0.1:9000/mcp'));
   test.each([
     [{ MCP_MINE_COMMAND: 'x', MCP_MINE_URL: 'http://127.0.0.1:1/mcp' }, 'set one of them'],
-    [{ MCP_MINE_URL: 'ftp://x/mcp' }, 'must be an http:// URL'],
+    [{ MCP_MINE_URL: 'ftp://x/mcp' }, 'must be an https:// URL'],
+    [{ MCP_MINE_URL: 'http://tracker.example/mcp' }, 'http:// only to a loopback host'],
     [{ MCP_MINE_COMMAND: '["unterminated' }, 'JSON array'],
     [{ MCP_MINE_COMMAND: '[]' }, 'JSON array'],
   ])('%j is refused', (env, message) => {

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DEFAULT_SERVICE_SCOPES } from './load.ts';
 import {
+  REMOTE_SERVICE_SETTINGS,
   RESERVED_SERVICE_NAMES,
   serviceCommandName,
   serviceScopesName,
@@ -50,6 +51,8 @@ const SECRET_HINTS: Record<string, string> = {
   SIGNING_KEY:
     'Leave it empty to have the key generated and kept in storage, rotated by `just keys-rotate`; to manage it yourself: `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`.',
   COOKIE_SECRETS: 'Generate with `just generate-secrets` (or `openssl rand -base64 48`), or leave empty.',
+  UPSTREAM_TOKEN_KEY:
+    'Generate with `openssl rand -base64 48`, or leave empty to have one generated and kept in storage.',
 };
 const secretHint = (env: string): string => SECRET_HINTS[env] ?? 'Generate it with `just generate-secrets`.';
 
@@ -117,11 +120,27 @@ export function renderConfigurationMarkdown(): string {
     'Your own MCP server, by configuration alone. `MCP_<SERVICE>_COMMAND` is a stdio MCP server, run through the stdio proxy ' +
       '(one process per MCP session): words separated by spaces, or a JSON array for arguments with spaces, ' +
       `e.g. ${code(`${serviceCommandName('notes')}=npx -y @modelcontextprotocol/server-memory`)}. ` +
-      '`MCP_<SERVICE>_URL` is a Streamable HTTP MCP server already running, reached at that http:// URL, ' +
+      '`MCP_<SERVICE>_URL` is a Streamable HTTP MCP server already running, reached at that URL: https, or http to a loopback host, ' +
       `e.g. ${code(`${serviceUrlName('tracker')}=http://127.0.0.1:9000/mcp`)}. Set one of the two, with the service's ` +
-      '`MCP_<SERVICE>_ENABLED=true`. Either way the server sees only requests that passed the gateway, with the identity headers.',
+      '`MCP_<SERVICE>_ENABLED=true`. Either way the server sees only requests that passed the gateway, with the identity headers ' +
+      '(for a URL: unless it has an authorization of its own, below).',
+    '',
+    '### Remote MCP servers and their own authorization',
+    '',
+    'A service given by `MCP_<SERVICE>_URL` may be a remote MCP server with OAuth of its own (GitHub, Linear, a company server): ' +
+      "the gateway is then its OAuth client, and the user's MCP client never sees its tokens. docs/upstreams.md explains it with recipes; " +
+      'these settings apply per service, with `MCP_<SERVICE>_URL`.',
     '',
   );
+  for (const s of REMOTE_SERVICE_SETTINGS) {
+    out.push(
+      `#### ${code(`MCP_<SERVICE>_${s.suffix}`)}`,
+      '',
+      `- Default: ${s.default === undefined ? 'unset' : code(s.default)}`,
+    );
+    if (s.secret) out.push('- **Secret**: keep it out of version control.');
+    out.push('', s.doc, '');
+  }
   return out.join('\n');
 }
 

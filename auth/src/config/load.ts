@@ -8,12 +8,14 @@ import type { z, ZodType } from 'zod';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { serviceEdgeSecret } from '../edge/edge-secret.ts';
 import { resolveLogFormat } from '../log.ts';
+import { parseRemote, type RemoteConfig } from './upstream.ts';
 import {
   RESERVED_SERVICE_NAMES,
   SERVICE_NAME,
   SERVICE_SWITCH,
   serviceCommandName,
   serviceScopesName,
+  serviceSettingName,
   serviceUrlName,
   settings,
   type SettingDoc,
@@ -31,8 +33,10 @@ export interface ServiceConfig {
   scopes: string[];
   /** MCP_<S>_COMMAND: a stdio MCP server of the operator's, run through the stdio proxy. */
   command?: string[];
-  /** MCP_<S>_URL: a Streamable HTTP MCP server of the operator's, reached at this URL. */
+  /** MCP_<S>_URL: a Streamable HTTP MCP server reached at this URL (the operator's, or a remote one). */
   upstreamUrl?: string;
+  /** With MCP_<S>_URL: how it is reached and authorized (config/upstream.ts). */
+  remote?: RemoteConfig;
   /** What requests that passed the edge carry to this service (edge/edge-secret.ts). */
   edgeSecret: string;
 }
@@ -199,7 +203,7 @@ function ownServer(
   env: NodeJS.ProcessEnv,
   name: string,
   problems: string[],
-): { command?: string[]; upstreamUrl?: string } | null {
+): { command?: string[]; upstreamUrl?: string; remote?: RemoteConfig } | null {
   const commandName = serviceCommandName(name);
   const urlName = serviceUrlName(name);
   const commandText = env[commandName]?.trim();
@@ -210,15 +214,17 @@ function ownServer(
     );
     return null;
   }
+  const authName = serviceSettingName(name, 'AUTH');
+  const auth = env[authName]?.trim().toLowerCase();
+  if (!urlText && auth && auth !== 'none') {
+    problems.push(
+      `${authName}=${auth}: the gateway authorizes itself only at a remote MCP server; set ${urlName} too.`,
+    );
+    return null;
+  }
   if (urlText) {
-    const url = URL.parse(urlText);
-    if (!url || url.protocol !== 'http:' || url.search || url.hash) {
-      problems.push(
-        `${urlName}=${JSON.stringify(urlText)}: must be an http:// URL of a Streamable HTTP MCP endpoint, e.g. http://127.0.0.1:9000/mcp.`,
-      );
-      return null;
-    }
-    return { upstreamUrl: url.href };
+    const remote = parseRemote(env, name, urlText, problems);
+    return remote ? { upstreamUrl: remote.url, remote } : null;
   }
   if (commandText) {
     let command: unknown;
@@ -367,6 +373,8 @@ function security(raw: Settings, problems: string[]) {
     edgeSecret,
     /** Names of DANGEROUSLY_* switches that are on; each is warned about at startup. */
     dangerous,
+    /** UPSTREAM_TOKEN_KEY: seals upstream tokens (upstream/token-vault.ts); unset: generated and stored. */
+    upstreamTokenKey: raw.UPSTREAM_TOKEN_KEY,
   };
 }
 

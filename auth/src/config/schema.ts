@@ -34,7 +34,15 @@ export interface SettingDoc {
   /** What it does and how to choose a value. */
   doc: string;
   /** Grouping in the generated reference. */
-  group: 'Public address' | 'Storage' | 'GitHub login' | 'Users' | 'Tokens and clients' | 'Security' | 'Logging';
+  group:
+    | 'Public address'
+    | 'Storage'
+    | 'GitHub login'
+    | 'Users'
+    | 'Tokens and clients'
+    | 'Security'
+    | 'Remote MCP servers'
+    | 'Logging';
   /** Shown in .env.example; secrets are never given an example value. */
   example?: string;
   secret?: boolean;
@@ -262,6 +270,14 @@ export const settings = {
       dangerous: true,
     },
   },
+  UPSTREAM_TOKEN_KEY: {
+    type: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
+    doc: {
+      group: 'Remote MCP servers',
+      doc: 'At least 32 characters. Seals the tokens and client registrations the gateway holds at remote MCP servers (AES-256-GCM with a key derived by HKDF-SHA256). Unset: a key is generated on first start and kept in storage, like the signing key. Changing it makes every held upstream token unreadable: users authorize those servers again.',
+      secret: true,
+    },
+  },
   LOG_LEVEL: {
     type: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     default: 'info',
@@ -292,3 +308,74 @@ export const serviceScopesName = (service: string): string =>
 export const serviceCommandName = (service: string): string =>
   `MCP_${service.toUpperCase().replaceAll('-', '_')}_COMMAND`;
 export const serviceUrlName = (service: string): string => `MCP_${service.toUpperCase().replaceAll('-', '_')}_URL`;
+
+/** MCP_<SERVICE>_<SUFFIX>: the per-service settings below. */
+export const serviceSettingName = (service: string, suffix: string): string =>
+  `MCP_${service.toUpperCase().replaceAll('-', '_')}_${suffix}`;
+
+/** MCP_<S>_AUTH (design: "Remote MCP servers and their own authorization"). */
+export const UPSTREAM_AUTH_MODES = ['none', 'user', 'client_credentials'] as const;
+export type UpstreamAuthMode = (typeof UPSTREAM_AUTH_MODES)[number];
+/** MCP_<S>_TOKEN_AUTH_METHOD: RFC 8414 §2 / RFC 7591 §2 names (RFC 7523, RFC 8705 for the last two). */
+export const TOKEN_AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'tls_client_auth',
+  'none',
+] as const;
+
+/**
+ * The settings of a remote MCP server (`MCP_<S>_URL`), per service: read by config/upstream.ts,
+ * documented from here (docs/configuration.md "Remote MCP servers", and docs/upstreams.md).
+ */
+export const REMOTE_SERVICE_SETTINGS: readonly { suffix: string; default?: string; secret?: boolean; doc: string }[] = [
+  {
+    suffix: 'AUTH',
+    default: 'none',
+    doc: "`none`: the server needs no token of its own (your own server behind the gateway). `user`: each user authorizes the server once, after the gateway's own consent (authorization code with PKCE and `resource`); the gateway keeps and refreshes a token per user. `client_credentials`: one machine token for the service (RFC 6749 §4.4), cached and refreshed ahead of expiry.",
+  },
+  {
+    suffix: 'CLIENT_ID',
+    doc: "A client registered at the server's authorization server. Needed for `client_credentials` and for servers without metadata; otherwise, for `user`, the gateway uses a Client ID Metadata Document (`$PUBLIC_URL/.well-known/oauth-client/<service>`) where the server takes them, or registers itself (RFC 7591) and keeps the registration.",
+  },
+  { suffix: 'CLIENT_SECRET', secret: true, doc: "The client's secret (client_secret_basic, or client_secret_post)." },
+  {
+    suffix: 'CLIENT_KEY',
+    doc: 'Path of a PEM private key file (RSA, or EC P-256/P-384/P-521): the client authenticates with a signed JWT (`private_key_jwt`, RFC 7523), the algorithm following the key.',
+  },
+  {
+    suffix: 'CLIENT_CERT',
+    doc: 'Path of a PEM client certificate, with `MCP_<SERVICE>_CLIENT_CERT_KEY` (its private key file): mutual TLS at the token endpoint (`tls_client_auth`, RFC 8705).',
+  },
+  { suffix: 'CLIENT_CERT_KEY', doc: 'Path of the PEM private key of `MCP_<SERVICE>_CLIENT_CERT`.' },
+  {
+    suffix: 'CA',
+    doc: "Path of a PEM CA certificate that signed the server's (and its token endpoint's) TLS certificate, when it is not publicly trusted.",
+  },
+  {
+    suffix: 'TOKEN_AUTH_METHOD',
+    doc: 'How the client authenticates at the token endpoint: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `tls_client_auth` or `none`. Default: from the credentials given (key: private_key_jwt, certificate: tls_client_auth, secret: client_secret_basic, none: none).',
+  },
+  {
+    suffix: 'SCOPE',
+    doc: "Scopes to ask the server for, separated by spaces. Default: the `scope` of the server's challenge, else its protected resource metadata's `scopes_supported`, else none.",
+  },
+  {
+    suffix: 'AUTHORIZATION_URL',
+    doc: 'The authorization endpoint, for servers that publish no metadata (a GitHub OAuth app: `https://github.com/login/oauth/authorize`). Set with `MCP_<SERVICE>_TOKEN_URL`; otherwise the endpoints are discovered as the MCP authorization specification says.',
+  },
+  {
+    suffix: 'TOKEN_URL',
+    doc: 'The token endpoint, for servers that publish no metadata (GitHub: `https://github.com/login/oauth/access_token`), and for `client_credentials` without discovery.',
+  },
+  {
+    suffix: 'TIMEOUT',
+    default: '60',
+    doc: 'Seconds the server has to begin its answer (and the authorization server its token answer); after it the client gets a 504 JSON-RPC error naming the service.',
+  },
+  {
+    suffix: 'IDENTITY_HEADERS',
+    doc: "Send the `X-User-*` identity headers to the server. Default: true without `MCP_<SERVICE>_AUTH` (your own server), false with it (a third party's server learns who the user is from its own token).",
+  },
+];
