@@ -24,7 +24,7 @@ import { interactionRoutes } from './interactions/routes.ts';
 import type { Logger } from './log.ts';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { Accounts } from './oidc/accounts.ts';
-import { revokeClientGrants } from './oidc/adapter.ts';
+import { revokeClientGrants, type GrantEnded } from './oidc/adapter.ts';
 import { Consents } from './oidc/consents.ts';
 import { loadCookieSecrets, loadSigningKeys, type StoredKey } from './oidc/keys.ts';
 import { createProvider, OIDC_SCOPES } from './oidc/provider.ts';
@@ -40,6 +40,10 @@ import { isVerifyPath, verifyHandler } from './verify/handler.ts';
 import { followRevocations } from './verify/revocation-feed.ts';
 import { RevocationReplica } from './verify/revocation-replica.ts';
 import { TokenCache } from './verify/token-cache.ts';
+import { clientMetadataDocument } from './upstream/registration.ts';
+import { loadUpstreamKey } from './upstream/token-vault.ts';
+import { upstreamMetrics } from './upstream/metrics.ts';
+import { CLIENT_DOCUMENT_PREFIX, hasUpstreamAuth, UPSTREAM_CALLBACK_PATH, Upstreams } from './upstream/upstreams.ts';
 
 export interface AuthServiceOptions {
   config: Config;
@@ -48,6 +52,8 @@ export interface AuthServiceOptions {
   /** Tests: a fixed local user; outgoing fetch for Client ID Metadata Documents. */
   localUser?: LocalUser;
   fetch?: typeof fetch;
+  /** Tests: the gateway's requests to remote MCP servers and their authorization servers. */
+  upstreamFetch?: typeof fetch;
 }
 
 export interface AuthService {
@@ -62,6 +68,8 @@ export interface AuthService {
   identities: Identities;
   verifier: AccessTokenVerifier;
   keys: StoredKey[];
+  /** Remote MCP servers with an authorization of their own; undefined when none is configured. */
+  upstreams: Upstreams | undefined;
 }
 
 const PROVIDER_EVENTS_LOGGED = [
@@ -94,6 +102,27 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     accessTokenLifetime: config.accessTokenLifetime,
   });
   const cookieSecrets = await loadCookieSecrets(store, config.cookieSecrets);
+  // Remote MCP servers with an authorization of their own: the gateway is their OAuth client.
+  const upstreams = config.services.some(hasUpstreamAuth)
+    ? new Upstreams(config.services, {
+        store,
+        publicUrl: config.publicUrl,
+        sealingKey: await loadUpstreamKey(store, config.upstreamTokenKey),
+        logger,
+        ...(options.upstreamFetch ? { fetch: options.upstreamFetch } : {}),
+      })
+    : undefined;
+  const grantEnded: GrantEnded | undefined = upstreams
+    ? async ({ accountId, resources }) => {
+        for (const resource of resources) {
+          const name = registry.byResource(resource)?.name;
+          const service = name === undefined ? undefined : upstreams.get(name);
+          if (service?.mode === 'user' && (await service.revoke(accountId).catch(() => false))) {
+            logger.info({ user: accountId, service: name }, 'upstream authorization revoked with the grant');
+          }
+        }
+      }
+    : undefined;
   // One revocation feed for the process: the adapter and the verifier announce, /verify follows.
   const feed = new RevocationFeed(store);
   const provider = createProvider({
@@ -107,6 +136,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     cookieSecrets,
     logger,
     fetch: options.fetch,
+    ...(grantEnded ? { grantEnded } : {}),
   });
   const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, feed, keys });
   provider.use(unrouted);
@@ -115,7 +145,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     await next();
     // RFC 7592 §2.3: a deleted client's grants, and every token in them, end with it.
     if (ctx.oidc?.route === 'client_delete' && ctx.status === 204 && ctx.oidc.client) {
-      const grants = await revokeClientGrants(store, feed, ctx.oidc.client.clientId);
+      const grants = await revokeClientGrants(store, feed, ctx.oidc.client.clientId, grantEnded);
       logger.info({ client: ctx.oidc.client.clientId, grants }, 'client deleted');
     }
   });
@@ -149,8 +179,27 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       return toProvider(req, res);
     },
   );
+  // The gateway's Client ID Metadata Document at a remote server that takes them (upstream/registration.ts).
+  app.get(`${CLIENT_DOCUMENT_PREFIX}:service`, (req, res, next) => {
+    const service = upstreams?.get(String(req.params.service));
+    if (!service || service.mode !== 'user' || service.remote.auth.client) return next();
+    res
+      .set('cache-control', 'public, max-age=300')
+      .json(clientMetadataDocument(config.publicUrl, service.name, `${config.publicUrl}${UPSTREAM_CALLBACK_PATH}`));
+  });
   app.use(
-    interactionRoutes({ provider, config, registry, identities, accounts, consents, store, logger, cookieSecrets }),
+    interactionRoutes({
+      provider,
+      config,
+      registry,
+      identities,
+      accounts,
+      consents,
+      store,
+      logger,
+      cookieSecrets,
+      ...(upstreams ? { upstreams } : {}),
+    }),
   );
 
   app.get('/authorize', shaped.query('authorize'));
@@ -202,7 +251,15 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     cache,
     replica,
     logger,
+    ...(upstreams
+      ? {
+          upstreams: {
+            authorization: (name: string, userId: string) => upstreams.get(name)!.authorization(userId),
+          },
+        }
+      : {}),
   });
+  if (upstreams) counters.collect(() => upstreamMetrics(upstreams));
   const verify = verifyHandler(decider, logger);
   const metrics = metricsHandler(counters, () => ({}));
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -211,5 +268,5 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     return app(req, res);
   };
 
-  return { handler, app, decider, provider, registry, identities, verifier, keys, close: unfollow };
+  return { handler, app, decider, provider, registry, identities, verifier, keys, upstreams, close: unfollow };
 }

@@ -120,7 +120,14 @@ if (caddy) {
   };
 } else {
   const server = createServer(
-    createEdge({ config, decider: service.decider, auth: service.app, upstreams: services.upstreams, logger }),
+    createEdge({
+      config,
+      decider: service.decider,
+      auth: service.app,
+      upstreams: services.upstreams,
+      ...(service.upstreams ? { remotes: service.upstreams } : {}),
+      logger,
+    }),
   );
   // Long-lived SSE streams: no idle timeout on the edge's sockets.
   server.timeout = 0;

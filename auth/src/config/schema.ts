@@ -26,6 +26,7 @@ export const RESERVED_SERVICE_NAMES = new Set([
   'session',
   'userinfo',
   'static',
+  'upstream',
 ]);
 
 export interface SettingDoc {

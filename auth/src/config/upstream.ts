@@ -124,7 +124,7 @@ export function parseRemote(
   };
   const before = problems.length;
 
-  const url = secureUrl(urlText, setting('URL'), problems, true);
+  const url = secureUrl(urlText, setting('URL'), problems);
   const modeText = (get('AUTH') ?? 'none').toLowerCase();
   const mode = (UPSTREAM_AUTH_MODES as readonly string[]).includes(modeText)
     ? (modeText as UpstreamAuthMode)

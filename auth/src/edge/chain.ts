@@ -62,6 +62,32 @@ export const CHAIN: readonly ChainStep[] = [
 ];
 
 /**
+ * The chain of a remote MCP server with an authorization of its own (design: "Remote MCP
+ * servers"): the /verify answer's `Authorization` (the upstream's token) replaces the client's —
+ * Traefik's forwardAuth deletes each authResponseHeaders header from the request before copying
+ * the answer's, so a client's token never passes even if an answer lacked one — and only the
+ * Cookie is stripped after it.
+ */
+export const UPSTREAM_AUTH_RESPONSE_HEADERS: readonly string[] = [...AUTH_RESPONSE_HEADERS, 'authorization'];
+export const UPSTREAM_CHAIN: readonly ChainStep[] = [
+  { step: 'cors' },
+  { step: 'strip', name: 'strip-client-identity', headers: AUTH_RESPONSE_HEADERS },
+  {
+    step: 'forward-auth',
+    path: '/verify',
+    responseHeaders: UPSTREAM_AUTH_RESPONSE_HEADERS,
+    maxResponseBodySize: 65_536,
+  },
+  { step: 'strip', name: 'strip-cookie', headers: ['cookie'] },
+  { step: 'strip-prefix' },
+];
+
+/** The chain of a service: its own token to a remote server with an authorization of its own. */
+export function chainOf(service: { remote?: { auth?: unknown } }): readonly ChainStep[] {
+  return service.remote?.auth ? UPSTREAM_CHAIN : CHAIN;
+}
+
+/**
  * A CORS preflight (Fetch standard §3.2.2 / §4.8): OPTIONS with Origin and
  * Access-Control-Request-Method. Answered at the edge, 200, never forwarded.
  */

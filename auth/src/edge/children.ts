@@ -84,6 +84,20 @@ function commandOf(service: ServiceConfig, catalogue: Record<string, CatalogueEn
   return catalogue[service.name]?.command;
 }
 
+/** Where requests to a service given by MCP_<S>_URL go. */
+export function remoteUpstream(urlText: string, ca?: string): Upstream {
+  const url = new URL(urlText);
+  const https = url.protocol === 'https:';
+  // WHATWG URLs keep IPv6 hosts in brackets; node:http wants them without.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return {
+    host,
+    port: Number(url.port || (https ? 443 : 80)),
+    path: url.pathname,
+    ...(https ? { tls: ca ? { ca } : {} } : {}),
+  };
+}
+
 export async function startServices(
   config: Config,
   catalogue: Record<string, CatalogueEntry>,
@@ -119,8 +133,7 @@ export async function startServices(
       config.services.map(async (service) => {
         if (service.upstreamUrl) {
           // An HTTP MCP server of the operator's: nothing to start, only where to send requests.
-          const url = new URL(service.upstreamUrl);
-          upstreams.set(service.name, { host: url.hostname, port: Number(url.port || 80), path: url.pathname });
+          upstreams.set(service.name, remoteUpstream(service.upstreamUrl, service.remote?.ca));
           return;
         }
         const [command, ...args] = commandOf(service, catalogue)!;

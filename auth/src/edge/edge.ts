@@ -10,8 +10,10 @@ import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { VerifyDecider, VerifyRequest } from '../verify/decision.ts';
 import { writeDecision } from '../verify/handler.ts';
-import { CHAIN, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
+import { chainOf, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import { proxy, withoutHopByHop, type Upstream } from './proxy.ts';
+import { remoteRequest } from './remote.ts';
 import { normalizeTarget, routeOf, ROUTING_ANSWERS } from './routes.ts';
 
 export interface EdgeOptions {
@@ -20,6 +22,8 @@ export interface EdgeOptions {
   /** The auth service's own handler (Express app). */
   auth: (req: IncomingMessage, res: ServerResponse) => void;
   upstreams: ReadonlyMap<string, Upstream>;
+  /** Remote MCP servers with an authorization of their own (the auth service's). */
+  remotes?: Upstreams;
   logger: Logger;
 }
 
@@ -55,6 +59,7 @@ export function createEdge(options: EdgeOptions) {
   const { config, decider, upstreams, logger } = options;
   const proto = new URL(config.publicUrl).protocol.replace(':', '');
   const services = new Set(config.services.map((s) => s.name));
+  const byName = new Map(config.services.map((s) => [s.name, s]));
   const debug = logger.isLevelEnabled('debug');
 
   /** The request a service receives: what the chain left of the client's, plus the edge's own. */
@@ -66,10 +71,20 @@ export function createEdge(options: EdgeOptions) {
     return headers;
   }
 
+  /** A remote server is addressed as itself: its Host, and nothing about the gateway's clients. */
+  function toRemote(req: IncomingMessage, upstream: Upstream): IncomingHttpHeaders {
+    const headers = withoutHopByHop(req.headers);
+    const port = upstream.port === (upstream.tls ? 443 : 80) ? '' : `:${upstream.port}`;
+    headers.host = `${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}${port}`;
+    return headers;
+  }
+
   async function serviceRequest(req: IncomingMessage, res: ServerResponse, name: string, path: string) {
     const upstream = upstreams.get(name);
+    const serviceConfig = byName.get(name);
     let target = path;
-    for (const step of CHAIN) {
+    let accepted: Awaited<ReturnType<VerifyDecider['decide']>> | undefined;
+    for (const step of chainOf(serviceConfig ?? {})) {
       switch (step.step) {
         case 'cors':
           if (isPreflight(req.method, req.headers)) {
@@ -96,6 +111,7 @@ export function createEdge(options: EdgeOptions) {
           }
           for (const h of step.responseHeaders) delete req.headers[h];
           Object.assign(req.headers, decision.headers);
+          accepted = decision;
           break;
         }
         case 'strip-prefix':
@@ -108,7 +124,22 @@ export function createEdge(options: EdgeOptions) {
       json(res, 502, error, withCors({}));
       return;
     }
-    proxy(req, res, upstream, target, forwarded(req), {
+    const remote = serviceConfig?.remote?.auth ? options.remotes?.get(name) : undefined;
+    if (remote && accepted?.claims) {
+      await remoteRequest(req, res, {
+        name,
+        upstream,
+        service: remote,
+        userId: accepted.claims.sub,
+        path: target,
+        headers: toRemote(req, upstream),
+        challenge: { resource_metadata: serviceConfig!.metadataUrl, scope: serviceConfig!.scopes.join(' ') },
+        answerHeaders: withCors,
+        logger,
+      });
+      return;
+    }
+    proxy(req, res, upstream, target, upstream.tls ? toRemote(req, upstream) : forwarded(req), {
       answerHeaders: withCors,
       onError: (err) =>
         logger.warn(

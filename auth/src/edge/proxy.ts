@@ -2,6 +2,7 @@
  * Streaming reverse proxy to an MCP service: request and response bodies flow through as they
  * come (SSE included), nothing is buffered. Hop-by-hop headers (RFC 9110 §7.6.1) are dropped.
  */
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import {
   Agent,
   request,
@@ -32,12 +33,32 @@ export function withoutHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeade
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const httpsAgents = new Map<string, HttpsAgent>();
 
 export interface Upstream {
   host: string;
   port: number;
   /** Path that stands for the service's `/mcp` (default `/mcp`). */
   path?: string;
+  /** A remote server over https (MCP_<S>_URL): its own Host, SNI and trust (MCP_<S>_CA). */
+  tls?: { ca?: string };
+}
+
+/** The request options that reach `upstream` (http, or https with its own Host and trust). */
+export function upstreamTransport(upstream: Upstream): { request: typeof request; agent: Agent } {
+  if (!upstream.tls) return { request, agent };
+  const key = `${upstream.host}:${upstream.port}:${upstream.tls.ca ?? ''}`;
+  let tlsAgent = httpsAgents.get(key);
+  if (!tlsAgent) {
+    tlsAgent = new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 256,
+      servername: upstream.host,
+      ...(upstream.tls.ca ? { ca: upstream.tls.ca } : {}),
+    });
+    httpsAgents.set(key, tlsAgent);
+  }
+  return { request: httpsRequest as unknown as typeof request, agent: tlsAgent as unknown as Agent };
 }
 
 /** The upstream path for `rest` (`/mcp…` after `/<service>` is stripped). */
@@ -60,14 +81,15 @@ export function proxy(
   headers: IncomingHttpHeaders,
   { answerHeaders = (h) => h, onError }: ProxyOptions = {},
 ): void {
-  const outgoing = request(
+  const transport = upstreamTransport(upstream);
+  const outgoing = transport.request(
     {
       host: upstream.host,
       port: upstream.port,
       method: req.method,
       path: upstreamPath(upstream, path),
       headers,
-      agent,
+      agent: transport.agent,
     },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answerHeaders(withoutHopByHop(answer.headers)));

@@ -52,6 +52,10 @@ export const AUTH_ROUTES: readonly AuthRoute[] = [
   { path: '/userinfo', match: 'exact', serves: 'OIDC UserInfo' },
   { path: '/interaction/', match: 'prefix', serves: 'login and consent pages' },
   { path: '/callback/', match: 'prefix', serves: 'identity provider callbacks' },
+  // Remote MCP servers with their own OAuth (upstream/upstreams.ts): their authorization's
+  // callback, and the gateway's Client ID Metadata Document for each.
+  { path: '/upstream/callback', match: 'exact', serves: 'remote MCP server authorization callback' },
+  { path: '/.well-known/oauth-client/', match: 'prefix', serves: 'client ID metadata documents (remote MCP servers)' },
 ];
 
 /** Never routed from outside, under any spelling: the edge's and operators' endpoints. */

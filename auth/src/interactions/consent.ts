@@ -8,6 +8,7 @@ import { renderConsent } from '../pages/consent.ts';
 import type { ConsentRequest } from '../oidc/consents.ts';
 import { covers } from '../oidc/consents.ts';
 import { InvalidRequestError } from '../errors.ts';
+import { allowedBeforeUpstream, forgetAllowed, upstreamStep } from './upstream.ts';
 import { checkCsrf, clientLabel, csrfToken, requestedServices, sendPage, type InteractionDeps } from './context.ts';
 
 type Details = Awaited<ReturnType<InteractionDeps['provider']['interactionDetails']>>;
@@ -36,6 +37,9 @@ async function grantAndFinish(
   const { provider } = deps;
   const accountId = details.session!.accountId;
   const clientId = String(details.params.client_id);
+  // The two-screen flow: remote servers the person must authorize first (interactions/upstream.ts).
+  if (await upstreamStep(deps, res, details.uid, accountId, details.params.resource, allowed)) return;
+  await forgetAllowed(deps, details.uid);
   const grant = details.grantId
     ? await provider.Grant.find(details.grantId)
     : new provider.Grant({ accountId, clientId });
@@ -120,4 +124,14 @@ export async function decideConsent(deps: InteractionDeps, req: Request, res: Re
   }
   deps.logger.info({ user: details.session.accountId, client: clientId }, 'consent given');
   await grantAndFinish(deps, req, res, details, wanted(details));
+}
+
+/** GET /interaction/:uid/upstream — back from a remote server's authorization: the next one, or done. */
+export async function resumeAfterUpstream(deps: InteractionDeps, req: Request, res: Response) {
+  const details = await deps.provider.interactionDetails(req, res);
+  const allowed = await allowedBeforeUpstream(deps, details.uid);
+  if (details.prompt.name !== 'consent' || !details.session || !allowed) {
+    throw new InvalidRequestError('nothing is waiting for this authorization; start again from your application');
+  }
+  await grantAndFinish(deps, req, res, details, allowed);
 }

@@ -13,6 +13,7 @@ import type { Consents } from '../oidc/consents.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
 import { PAGE_HEADERS } from '../pages/layout.ts';
 import type { Store } from '../storage/store.ts';
+import type { Upstreams } from '../upstream/upstreams.ts';
 import { AccessDeniedError } from '../errors.ts';
 
 export interface InteractionDeps {
@@ -25,6 +26,8 @@ export interface InteractionDeps {
   store: Store;
   logger: Logger;
   cookieSecrets: string[];
+  /** Remote MCP servers with an authorization of their own (the two-screen flow). */
+  upstreams?: Upstreams;
 }
 
 export function sendPage(res: Response, status: number, body: string): void {

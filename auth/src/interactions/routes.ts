@@ -6,6 +6,8 @@
  *   GET  /interaction/:uid/login/complete    admission, login done
  *   POST /interaction/:uid/login/local       the embedded default's local user
  *   POST /interaction/:uid/consent           allow / deny
+ *   GET  /upstream/callback                  ← a remote MCP server's authorization (upstream.ts)
+ *   GET  /interaction/:uid/upstream          the next remote server, or the grant and the code
  *   GET  /interaction/:uid/abort             give up (access_denied to the client)
  */
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
@@ -17,7 +19,8 @@ import {
   startUpstreamLogin,
   upstreamCallback,
 } from './login.ts';
-import { decideConsent, showConsent } from './consent.ts';
+import { decideConsent, resumeAfterUpstream, showConsent } from './consent.ts';
+import { upstreamCallback as remoteCallback } from './upstream.ts';
 import type { InteractionDeps } from './context.ts';
 import { InvalidRequestError } from '../errors.ts';
 
@@ -42,5 +45,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/interaction/:uid/login/local', form, step(localLogin));
   router.post('/interaction/:uid/consent', form, step(decideConsent));
   router.get('/callback/:idp', step(upstreamCallback));
+  router.get('/interaction/:uid/upstream', step(resumeAfterUpstream));
+  router.get('/upstream/callback', step(remoteCallback));
   return router;
 }

@@ -26,6 +26,18 @@ export interface AdapterOptions {
   clientLifetime: number;
   /** Where an ended grant is announced, so that every /verify drops its tokens at once. */
   feed: RevocationFeed;
+  grantEnded?: GrantEnded;
+}
+
+/** Told of a revoked grant: whose it was and for which resources (upstream/upstreams.ts). */
+export type GrantEnded = (grant: { accountId: string; resources: string[] }) => Promise<void>;
+
+/** The user and resources of a stored Grant payload, for GrantEnded. */
+function endedGrant(payload: Json | undefined): { accountId: string; resources: string[] } | undefined {
+  const p = payload as { accountId?: unknown; resources?: unknown } | undefined;
+  if (typeof p?.accountId !== 'string') return undefined;
+  const resources = p.resources && typeof p.resources === 'object' ? Object.keys(p.resources) : [];
+  return { accountId: p.accountId, resources };
 }
 
 export function createAdapterClass(store: Store, options: AdapterOptions) {
@@ -84,9 +96,11 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
 
     async destroy(id: string): Promise<void> {
       const key = modelKey(this.name, id);
+      const ended = this.name === 'Grant' && options.grantEnded ? endedGrant(await store.get<Json>(key)) : undefined;
       await store.delete(key, consumedKey(key));
       // Every replica's /verify cache hears of it after the grant is gone from storage.
       if (this.name === 'Grant') await options.feed.grantRevoked(id);
+      if (ended) await options.grantEnded!(ended);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
@@ -98,13 +112,20 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
 }
 
 /** Everything a client was ever granted, destroyed: for a deleted or revoked client. */
-export async function revokeClientGrants(store: Store, feed: RevocationFeed, clientId: string): Promise<number> {
+export async function revokeClientGrants(
+  store: Store,
+  feed: RevocationFeed,
+  clientId: string,
+  grantEnded?: GrantEnded,
+): Promise<number> {
   const grants = await store.setMembers(clientGrantsKey(clientId));
   for (const grantId of grants) {
     const index = grantIndexKey(grantId);
     const keys = await store.setMembers(index);
+    const ended = grantEnded ? endedGrant(await store.get<Json>(grantKey(grantId))) : undefined;
     await store.delete(index, grantKey(grantId), ...keys, ...keys.map(consumedKey));
     await feed.grantRevoked(grantId);
+    if (ended) await grantEnded!(ended);
   }
   await store.delete(clientGrantsKey(clientId));
   return grants.length;

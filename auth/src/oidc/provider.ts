@@ -12,7 +12,7 @@ import { renderError } from '../pages/error.ts';
 import { PAGE_HEADERS } from '../pages/layout.ts';
 import type { Accounts } from './accounts.ts';
 import { clientMayActOn } from './active.ts';
-import { createAdapterClass } from './adapter.ts';
+import { createAdapterClass, type GrantEnded } from './adapter.ts';
 import { applyClientPolicy, EXTRA_CLIENT_METADATA } from './client-policy.ts';
 import type { StoredKey } from './keys.ts';
 import type { ServiceRegistry } from './services.ts';
@@ -45,6 +45,8 @@ export interface ProviderDeps {
   logger: Logger;
   /** Outgoing fetch (Client ID Metadata Documents); tests may pass one that trusts a test CA. */
   fetch?: typeof fetch;
+  /** A grant ended (revoked): its user's authorizations at remote servers end with it (adapter.ts). */
+  grantEnded?: GrantEnded;
 }
 
 /**
@@ -67,7 +69,11 @@ export function createProvider(deps: ProviderDeps): Provider {
   const secure = config.publicUrl.startsWith('https:');
 
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, { clientLifetime: config.clientLifetime, feed: deps.feed }),
+    adapter: createAdapterClass(store, {
+      clientLifetime: config.clientLifetime,
+      feed: deps.feed,
+      ...(deps.grantEnded ? { grantEnded: deps.grantEnded } : {}),
+    }),
     jwks: { keys: deps.keys.map((k) => k.jwk) as NonNullable<Configuration['jwks']>['keys'] },
     cookies: {
       names: cookieNames(secure),

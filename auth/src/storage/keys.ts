@@ -37,6 +37,8 @@ export const upstreamTokenKey = (service: string, userId: string): string =>
 
 /** A user's authorization at an upstream in flight, by its state (upstream/user-tokens.ts). */
 export const upstreamAuthorizationKey = (state: string): string => `upstream:authorization:${state}`;
+/** A consent decided and waiting for the upstream step of the two-screen flow (interactions/upstream.ts). */
+export const upstreamConsentKey = (uid: string): string => `upstream:consent:${uid}`;
 /** The gateway's registration at an upstream authorization server (upstream/registration.ts), sealed. */
 export const upstreamClientKey = (service: string, issuer: string): string => `upstream:client:${service}:${issuer}`;
 

@@ -13,7 +13,7 @@
  *     when it differs).
  * The token never leaves this object but to be sent upstream; errors and stats carry no secret.
  */
-import { request as httpsRequest } from 'node:https';
+import { tlsFetch } from './tls-fetch.ts';
 import {
   requestToken,
   signingAlgorithm,
@@ -74,7 +74,7 @@ export class ClientCredentialsSource {
     if (options.auth.method === 'tls_client_auth' && !options.tokenUrl.startsWith('https:')) {
       throw new Error('tls_client_auth: the token endpoint must be https');
     }
-    this.transport = options.fetch ?? (options.auth.method === 'tls_client_auth' ? mutualTls(options.auth) : fetch);
+    this.transport = options.fetch ?? (options.auth.method === 'tls_client_auth' ? tlsFetch(options.auth) : fetch);
   }
 
   private readonly transport: typeof fetch;
@@ -168,42 +168,4 @@ export class ClientCredentialsSource {
       refreshAt: requestedAt + (lifetime - ahead) * 1000,
     };
   }
-}
-
-/**
- * A fetch for the token request over mutual TLS (RFC 8705 §2): node:https with the client's
- * certificate, since the global fetch takes no client certificate. Enough for a form POST.
- */
-function mutualTls(tls: { cert: string; key: string; ca?: string }): typeof fetch {
-  return ((input: string | URL, init: RequestInit = {}) =>
-    new Promise<Response>((resolve, reject) => {
-      const req = httpsRequest(
-        new URL(String(input)),
-        {
-          method: init.method ?? 'GET',
-          headers: init.headers as Record<string, string>,
-          cert: tls.cert,
-          key: tls.key,
-          ...(tls.ca ? { ca: tls.ca } : {}),
-          signal: init.signal ?? undefined,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', reject);
-          res.on('end', () => {
-            const headers = new Headers();
-            for (const [name, value] of Object.entries(res.headers)) {
-              for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value])
-                headers.append(name, v);
-            }
-            const status = res.statusCode ?? 502;
-            const empty = [101, 204, 205, 304].includes(status);
-            resolve(new Response(empty ? null : Buffer.concat(chunks), { status, headers }));
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(init.body === undefined || init.body === null ? undefined : String(init.body));
-    })) as typeof fetch;
 }

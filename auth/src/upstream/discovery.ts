@@ -28,8 +28,10 @@ export interface UpstreamAuthorization {
   tokenEndpointAuthMethods: string[];
   /** Scopes to ask for, from the challenge or the PRM, when the settings name none. */
   scope?: string;
-  /** How it was found: `prm` (the current spec) or `legacy` (2025-03-26, no PRM). */
-  via: 'prm' | 'legacy';
+  /** The server puts `iss` in its authorization responses (RFC 9207 §3). */
+  issuerInResponse?: boolean;
+  /** How it was found: `prm` (the current spec), `legacy` (2025-03-26, no PRM), or configured endpoints. */
+  via: 'prm' | 'legacy' | 'explicit';
 }
 
 export type DiscoveryFailure = 'insecure' | 'unreachable' | 'resource_mismatch' | 'issuer_mismatch' | 'no_metadata';
@@ -224,6 +226,7 @@ function fromMetadata(metadata: Json, issuer: string): Omit<UpstreamAuthorizatio
     clientIdMetadataDocumentSupported: metadata.client_id_metadata_document_supported === true,
     codeChallengeMethods: strings(metadata.code_challenge_methods_supported),
     tokenEndpointAuthMethods: strings(metadata.token_endpoint_auth_methods_supported),
+    issuerInResponse: metadata.authorization_response_iss_parameter_supported === true,
   };
 }
 

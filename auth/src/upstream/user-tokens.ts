@@ -13,7 +13,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Json, Store } from '../storage/store.ts';
-import { requestToken, UpstreamTokenError, type TokenAnswer } from './client-auth.ts';
+import {
+  authenticateClient,
+  requestToken,
+  UpstreamTokenError,
+  type ClientAuthentication,
+  type TokenAnswer,
+} from './client-auth.ts';
 import { upstreamAuthorizationKey } from '../storage/keys.ts';
 import type { UpstreamAuthorization } from './discovery.ts';
 import type { UpstreamClient } from './registration.ts';
@@ -51,8 +57,10 @@ export interface UserTokenOptions {
   redirectUri: string;
   /** Scopes to ask the upstream for (MCP_<S>_SCOPE, or what discovery found). */
   scope?: string;
-  /** The server puts `iss` in its authorization responses (RFC 9207 metadata). */
+  /** The server puts `iss` in its authorization responses (RFC 9207 metadata); default: as.issuerInResponse. */
   issuerInResponse?: boolean;
+  /** How the client authenticates, when configured (private_key_jwt, mutual TLS); default: as registered. */
+  auth?: ClientAuthentication;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -73,7 +81,7 @@ export class UserUpstreamTokens {
   }
 
   /** The URL to send the user's browser to; `resume` is where complete() says to go next. */
-  async begin(userId: string, resume: string): Promise<string> {
+  async begin(userId: string, resume: string, scope = this.o.scope): Promise<string> {
     const state = b64(randomBytes(32));
     const verifier = b64(randomBytes(32));
     const pending: Pending = { service: this.o.service, userId, verifier, resume };
@@ -86,7 +94,7 @@ export class UserUpstreamTokens {
     url.searchParams.set('code_challenge', b64(createHash('sha256').update(verifier).digest()));
     url.searchParams.set('code_challenge_method', 'S256');
     url.searchParams.set('resource', this.o.as.resource);
-    if (this.o.scope) url.searchParams.set('scope', this.o.scope);
+    if (scope) url.searchParams.set('scope', scope);
     return url.href;
   }
 
@@ -100,7 +108,7 @@ export class UserUpstreamTokens {
     // RFC 9207 §2.4: a response naming another issuer (a mix-up) is refused; when the server
     // says it sends `iss`, a response without it is refused too.
     const iss = query.get('iss');
-    if ((iss !== null || this.o.issuerInResponse) && iss !== this.o.as.issuer) {
+    if ((iss !== null || (this.o.issuerInResponse ?? this.o.as.issuerInResponse)) && iss !== this.o.as.issuer) {
       throw new UpstreamAuthorizationError('issuer', `the authorization response is not from ${this.o.as.issuer}`);
     }
     const error = query.get('error');
@@ -150,6 +158,55 @@ export class UserUpstreamTokens {
     return (await this.refresh(userId, tokens))?.access_token;
   }
 
+  /**
+   * Ends the user's grant at this upstream: the tokens are deleted here, then revoked at the
+   * server when it has a revocation endpoint (RFC 7009 §2.1: revoking the refresh token may
+   * end the grant; the access token is revoked as well). Best effort upstream; true when held.
+   */
+  async revoke(userId: string): Promise<boolean> {
+    const tokens = await this.o.vault.find(this.o.service, userId);
+    const held = await this.o.vault.delete(this.o.service, userId);
+    const endpoint = this.o.as.revocationEndpoint;
+    if (!tokens || !endpoint) return held;
+    const sent = [
+      ...(tokens.refresh_token ? [['refresh_token', tokens.refresh_token]] : []),
+      ['access_token', tokens.access_token],
+    ];
+    for (const [hint, token] of sent) {
+      const form = new URLSearchParams({ token: token!, token_type_hint: hint! });
+      const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+      authenticateClient(
+        { form, headers },
+        {
+          clientId: this.o.client.clientId,
+          tokenUrl: this.o.as.tokenEndpoint,
+          auth: this.clientAuth(),
+          nowSeconds: this.now(),
+        },
+      );
+      await (this.o.fetch ?? fetch)(endpoint, {
+        method: 'POST',
+        headers,
+        body: form,
+        redirect: 'error',
+        signal: AbortSignal.timeout(10_000),
+      })
+        .then((res) => res.body?.cancel())
+        .catch(() => undefined);
+    }
+    return held;
+  }
+
+  private clientAuth(): ClientAuthentication {
+    const { client } = this.o;
+    return (
+      this.o.auth ??
+      (client.tokenEndpointAuthMethod === 'none'
+        ? { method: 'none' }
+        : { method: client.tokenEndpointAuthMethod, secret: client.clientSecret ?? '' })
+    );
+  }
+
   private ahead(tokens: UpstreamTokens): number {
     const lifetime = (tokens.expires_at ?? 0) - (tokens.obtained_at ?? tokens.expires_at ?? 0);
     return lifetime > 0 ? Math.min(REFRESH_AHEAD_S, lifetime * 0.1) : REFRESH_AHEAD_S;
@@ -196,10 +253,7 @@ export class UserUpstreamTokens {
       answer = await requestToken({
         tokenUrl: as.tokenEndpoint,
         clientId: client.clientId,
-        auth:
-          client.tokenEndpointAuthMethod === 'none'
-            ? { method: 'none' }
-            : { method: client.tokenEndpointAuthMethod, secret: client.clientSecret ?? '' },
+        auth: this.clientAuth(),
         params,
         nowSeconds: requestedAt,
         fetch: this.o.fetch ?? fetch,

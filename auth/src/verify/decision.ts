@@ -26,6 +26,7 @@ import {
   InvalidTokenError,
   MissingTokenError,
   NotFoundError,
+  TemporarilyUnavailableError,
   toWire,
   type Challenge,
   type GatewayError,
@@ -78,6 +79,12 @@ export interface Decision {
   claims?: AccessTokenClaims;
 }
 
+/** The upstream `Authorization` for a service with an authorization of its own (upstream/upstreams.ts). */
+export interface UpstreamAuthorizer {
+  /** Resolves to the header; rejects with `{ reason: 'needs_authorization' | 'unavailable' }`. */
+  authorization(service: string, userId: string): Promise<string>;
+}
+
 export interface DeciderDeps {
   publicHost: string;
   origins: OriginPolicy;
@@ -88,6 +95,7 @@ export interface DeciderDeps {
   cache: TokenCache;
   replica: RevocationReplica;
   logger: Logger;
+  upstreams?: UpstreamAuthorizer;
 }
 
 /** `/<service>/mcp`, `/<service>/mcp/…`, with or without a query. */
@@ -126,6 +134,22 @@ function identityHeaders(claims: WithIdentity, service: ServiceConfig): Record<s
     [IDENTITY_HEADER.provider]: headerSafe(claims.idp),
     [IDENTITY_HEADER.clientId]: headerSafe(claims.client_id),
   });
+}
+
+/**
+ * What a remote MCP server with an authorization of its own receives (design: "Remote MCP servers"):
+ * its own token, and the identity headers only when MCP_<S>_IDENTITY_HEADERS says so; never the edge
+ * secret of our own services.
+ */
+function upstreamHeaders(claims: WithIdentity, service: ServiceConfig, authorization: string): Record<string, string> {
+  if (!service.remote?.identityHeaders) return { authorization };
+  const { [EDGE_SECRET_HEADER]: _secret, ...identity } = identityHeaders(claims, service);
+  return { ...identity, authorization };
+}
+
+/** A remote server without an authorization of its own, with MCP_<S>_IDENTITY_HEADERS=false: the edge secret only. */
+function withoutIdentity(service: ServiceConfig): Record<string, string> {
+  return { [EDGE_SECRET_HEADER]: service.edgeSecret };
 }
 
 export class VerifyDecider {
@@ -228,7 +252,8 @@ export class VerifyDecider {
     // CORS preflights carry no credentials (Fetch standard §4.8): the edge answers those itself;
     // any other OPTIONS passes to the service, as having come through the edge.
     if (req.method === 'OPTIONS' || req.method.toUpperCase() === 'OPTIONS') {
-      return { status: 200, headers: { [EDGE_SECRET_HEADER]: service.edgeSecret }, reason: 'preflight', service };
+      const headers: Record<string, string> = service.remote?.auth ? {} : { [EDGE_SECRET_HEADER]: service.edgeSecret };
+      return { status: 200, headers, reason: 'preflight', service };
     }
 
     const authorization = req.authorization;
@@ -305,7 +330,12 @@ export class VerifyDecider {
     });
   }
 
-  private accept(service: ServiceConfig, claims: AccessTokenClaims, hash: string, epoch: number): Decision {
+  private accept(
+    service: ServiceConfig,
+    claims: AccessTokenClaims,
+    hash: string,
+    epoch: number,
+  ): Decision | Promise<Decision> {
     if (epoch === this.deps.replica.epoch) this.deps.cache.set(hash, claims);
     return this.authorize(service, claims);
   }
@@ -316,8 +346,55 @@ export class VerifyDecider {
     return this.refuse(service, err.reason, err);
   }
 
-  /** What a valid token may do at this service, now. */
-  private authorize(service: ServiceConfig, claims: AccessTokenClaims): Decision {
+  /** What a valid token may do at this service, now; and at a remote server, with its own token. */
+  private authorize(service: ServiceConfig, claims: AccessTokenClaims): Decision | Promise<Decision> {
+    const decision = this.authorizeHere(service, claims);
+    if (decision.status !== 200 || !service.remote?.auth) return decision;
+    return this.withUpstream(service, claims);
+  }
+
+  /**
+   * The upstream's own token for this user (or the service's machine token). Without one the
+   * client gets 401 invalid_token and a fresh challenge, so that its re-authorization repeats the
+   * upstream step; an upstream authorization server that cannot be reached is a 503, and the
+   * user's grants are kept.
+   */
+  private async withUpstream(service: ServiceConfig, claims: AccessTokenClaims): Promise<Decision> {
+    const upstreams = this.deps.upstreams;
+    if (!upstreams)
+      return this.refusal(
+        'upstream_unavailable',
+        new TemporarilyUnavailableError(`${service.name}: no upstream authorization`),
+        service,
+        claims,
+      );
+    try {
+      const authorization = await upstreams.authorization(service.name, claims.sub);
+      return { status: 200, headers: upstreamHeaders(claims, service, authorization), reason: 'ok', service, claims };
+    } catch (err) {
+      if ((err as { reason?: string }).reason === 'needs_authorization') {
+        return this.refuse(
+          service,
+          'upstream_authorization_missing',
+          new InvalidTokenError(`authorize ${service.name} again: its own authorization is missing or has ended`),
+          claims,
+        );
+      }
+      if ((err as { reason?: string }).reason === 'unavailable') {
+        return this.refusal(
+          'upstream_unavailable',
+          new TemporarilyUnavailableError(
+            `${service.name}: the upstream authorization server cannot be reached; try again shortly`,
+          ),
+          service,
+          claims,
+        );
+      }
+      throw err;
+    }
+  }
+
+  private authorizeHere(service: ServiceConfig, claims: AccessTokenClaims): Decision {
     // RFC 8707 / RFC 9068 §4: a token is for exactly one service.
     if (claims.aud !== service.resource) {
       return this.refuse(
@@ -342,7 +419,9 @@ export class VerifyDecider {
         claims,
       );
     }
-    return { status: 200, headers: identityHeaders(claims, service), reason: 'ok', service, claims };
+    const headers =
+      service.remote?.identityHeaders === false ? withoutIdentity(service) : identityHeaders(claims, service);
+    return { status: 200, headers, reason: 'ok', service, claims };
   }
 
   /** Logs a refusal once, at info, with its reason: an operator can tell "never sent" from "refused". */

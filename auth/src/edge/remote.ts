@@ -1,0 +1,199 @@
+/**
+ * A request to a remote MCP server with an authorization of its own (`MCP_<S>_AUTH`), at the
+ * in-process edge. What the chain left of the client's request goes to the server with the
+ * upstream's token (the /verify decision's `Authorization`), and its answer comes back, with:
+ *   - the server's Host (it is not ours), and none of its cookies or challenges reaching the client;
+ *   - MCP_<S>_TIMEOUT for its answer to begin: then 504, and 502 when it cannot be reached, each a
+ *     JSON-RPC error naming the service; the user's grants are kept;
+ *   - a 401: the token refreshed (or the machine token asked for again) and the request sent once
+ *     more — the body is held for that, up to BODY_LIMIT; a second 401, or no new token, ends the
+ *     user's upstream grant and the client gets the gateway's own 401 invalid_token challenge, so
+ *     that its re-authorization repeats the upstream step (design: "Remote MCP servers");
+ *   - a 403 insufficient_scope: the gateway's own 403 scope challenge, and the scope the server
+ *     asked for joins the next upstream authorization.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Logger } from '../log.ts';
+import { challengeParams } from '../upstream/discovery.ts';
+import type { UpstreamService } from '../upstream/upstreams.ts';
+import { InsufficientScopeError, InvalidTokenError, toWire, type Challenge } from '../errors.ts';
+import { upstreamPath, upstreamTransport, withoutHopByHop, type Upstream } from './proxy.ts';
+
+/** The largest request body held for the one retry after a 401 (MCP messages are far smaller). */
+export const BODY_LIMIT = 4 * 1024 * 1024;
+
+/** Answer headers of the server that never reach the client. */
+const WITHHELD = ['set-cookie', 'www-authenticate'];
+
+export interface RemoteRequest {
+  name: string;
+  upstream: Upstream;
+  service: UpstreamService;
+  /** The user the decision accepted (its token's `sub`). */
+  userId: string;
+  /** The path after `/<service>` (`/mcp…`). */
+  path: string;
+  headers: IncomingHttpHeaders;
+  challenge: Challenge;
+  answerHeaders: (headers: OutgoingHttpHeaders) => OutgoingHttpHeaders;
+  logger: Logger;
+}
+
+function jsonRpcError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  answerHeaders: RemoteRequest['answerHeaders'],
+): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+  if (res.headersSent) return void res.destroy();
+  res
+    .writeHead(status, answerHeaders({ 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }))
+    .end(body);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too large'> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > BODY_LIMIT) {
+      req.resume();
+      return resolve('too large');
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > BODY_LIMIT) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve('too large');
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+type Sent = { answer: IncomingMessage } | { failed: 'timeout' | 'unreachable'; error?: Error };
+
+function send(
+  r: RemoteRequest,
+  method: string,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  res: ServerResponse,
+): Promise<Sent> {
+  return new Promise((resolve) => {
+    const transport = upstreamTransport(r.upstream);
+    const outgoing = transport.request({
+      host: r.upstream.host,
+      port: r.upstream.port,
+      method,
+      path: upstreamPath(r.upstream, r.path),
+      headers: { ...headers, 'content-length': String(body.length) },
+      agent: transport.agent,
+    });
+    const timer = setTimeout(() => {
+      resolve({ failed: 'timeout' });
+      outgoing.destroy();
+    }, r.service.remote.timeoutMs);
+    outgoing.on('response', (answer) => {
+      clearTimeout(timer);
+      resolve({ answer });
+    });
+    outgoing.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ failed: 'unreachable', error });
+    });
+    // The client went away: so does the request upstream (ends SSE streams and pending calls).
+    res.on('close', () => {
+      if (!res.writableFinished) outgoing.destroy();
+    });
+    if (method === 'GET' || method === 'HEAD') outgoing.end();
+    else outgoing.end(body);
+  });
+}
+
+function refusal(res: ServerResponse, r: RemoteRequest, error: InvalidTokenError | InsufficientScopeError): void {
+  const wire = toWire(error, undefined, r.challenge);
+  const text = JSON.stringify(wire.body);
+  res
+    .writeHead(
+      wire.status,
+      r.answerHeaders({
+        ...wire.headers,
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(text),
+      }),
+    )
+    .end(text);
+}
+
+export async function remoteRequest(req: IncomingMessage, res: ServerResponse, r: RemoteRequest): Promise<void> {
+  const method = req.method ?? 'GET';
+  const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req);
+  if (body === 'too large') {
+    jsonRpcError(res, 413, `${r.name}: the request is larger than ${BODY_LIMIT} bytes`, r.answerHeaders);
+    return;
+  }
+  let headers = r.headers;
+  for (let attempt = 0; ; attempt++) {
+    const started = performance.now();
+    const sent = await send(r, method, headers, body, res);
+    if (res.destroyed) return;
+    if ('failed' in sent) {
+      r.logger.warn(
+        { service: r.name, failure: sent.failed, err: sent.error && { message: sent.error.message } },
+        'remote MCP server request failed',
+      );
+      if (sent.failed === 'timeout') {
+        const seconds = Math.round(r.service.remote.timeoutMs / 1000);
+        jsonRpcError(
+          res,
+          504,
+          `${r.name}: the upstream MCP server did not answer within ${seconds} s`,
+          r.answerHeaders,
+        );
+      } else {
+        jsonRpcError(res, 502, `${r.name}: the upstream MCP server could not be reached`, r.answerHeaders);
+      }
+      return;
+    }
+    const { answer } = sent;
+    r.service.observeLatency(performance.now() - started);
+    const status = answer.statusCode ?? 502;
+    const challenge = challengeParams(String(answer.headers['www-authenticate'] ?? ''));
+    if (status === 401) {
+      answer.resume();
+      // One refresh (or a new machine token), then the same request once more.
+      const next = attempt === 0 ? await r.service.rejected(r.userId, 401).catch(() => undefined) : undefined;
+      if (next) {
+        headers = { ...headers, authorization: next };
+        continue;
+      }
+      await r.service.forget(r.userId);
+      refusal(res, r, new InvalidTokenError(`${r.name} refused its authorization: authorize ${r.name} again`));
+      return;
+    }
+    if (status === 403 && challenge.error === 'insufficient_scope') {
+      answer.resume();
+      await r.service.rejected(r.userId, 403, challenge.scope).catch(() => undefined);
+      refusal(
+        res,
+        r,
+        new InsufficientScopeError(
+          `${r.name} needs more scope${challenge.scope ? ` (${challenge.scope})` : ''}: authorize again`,
+        ),
+      );
+      return;
+    }
+    const out = withoutHopByHop(answer.headers);
+    for (const h of WITHHELD) delete out[h];
+    res.writeHead(status, r.answerHeaders(out));
+    if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+    answer.pipe(res);
+    answer.on('error', () => res.destroy());
+    return;
+  }
+}
