@@ -13,7 +13,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type Provider from 'oidc-provider';
 import { isLoopbackHost } from '../../contracts/loopback.ts';
 import type { Config } from './config/load.ts';
-import { toWire } from './errors.ts';
+import { InvalidGrantError, toWire } from './errors.ts';
 import { healthHandler } from './http/health.ts';
 import { Counters, isMetricsPath, metricsHandler } from './http/metrics.ts';
 import { protectedResourceMetadataHandler } from './http/metadata.ts';
@@ -157,7 +157,28 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   };
   const toProvider = provider.callback();
 
-  const shaped = oauthRequestShaping(normalize, toProvider);
+  /**
+   * A refresh whose grant covers a remote server the user no longer holds an authorization at
+   * (refused or revoked there) is refused with invalid_grant before the provider sees it — the
+   * refresh token is not consumed — so that the client authorizes again, repeating the upstream
+   * step (design: "Remote MCP servers"), instead of getting a token /verify would refuse.
+   */
+  const upstreamGone = upstreams
+    ? async (params: URLSearchParams): Promise<Error | undefined> => {
+        if (params.get('grant_type') !== 'refresh_token') return undefined;
+        const token = await provider.RefreshToken.find(params.get('refresh_token') ?? '').catch(() => undefined);
+        const grant = token?.grantId ? await provider.Grant.find(token.grantId).catch(() => undefined) : undefined;
+        if (!token || !grant) return undefined; // the provider answers it
+        for (const resource of Object.keys(grant.resources ?? {})) {
+          const service = upstreams.get(registry.byResource(resource)?.name ?? '');
+          if (service?.mode === 'user' && !(await service.authorized(token.accountId))) {
+            return new InvalidGrantError(`authorize ${service.name} again: its own authorization has ended`);
+          }
+        }
+        return undefined;
+      }
+    : undefined;
+  const shaped = oauthRequestShaping(normalize, toProvider, upstreamGone);
 
   const app = express();
   app.disable('x-powered-by');

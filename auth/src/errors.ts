@@ -36,6 +36,12 @@ export class AccessDeniedError extends GatewayError {
   readonly status = 403;
 }
 
+// RFC 6749 §5.2: the grant (a refresh token) is invalid, expired, revoked, or no longer usable.
+export class InvalidGrantError extends GatewayError {
+  readonly code = 'invalid_grant';
+  readonly status = 400;
+}
+
 export class NotFoundError extends GatewayError {
   readonly code = 'not_found';
   readonly status = 404;

@@ -31,7 +31,7 @@ export async function newPage(browser: Browser): Promise<Page> {
   return context.newPage();
 }
 
-export type PageKind = 'login' | 'local-login' | 'github' | 'consent';
+export type PageKind = 'login' | 'local-login' | 'github' | 'consent' | 'upstream-login' | 'upstream-consent';
 
 export interface BrowserAuthorizeOptions {
   /** The account to pick on the GitHub stand-in's authorize page. */
@@ -39,6 +39,11 @@ export interface BrowserAuthorizeOptions {
   /** Sign in as the local user with this password instead of GitHub. */
   password?: string;
   consent: 'allow' | 'deny';
+  /**
+   * The account to sign in as at a remote MCP server's own authorization server (the two-screen
+   * flow: oidc-provider's development login and consent pages in the upstream stand-in).
+   */
+  upstreamLogin?: string;
   /** A directory: a PNG of each page (login or local-login, github, consent) is saved there. */
   screenshots?: string;
   /** Only these pages are saved (default: every one). */
@@ -97,6 +102,8 @@ export async function authorizeInBrowser(
       const githubLink = page.getByRole('link', { name: 'Continue with GitHub' });
       const password = page.getByLabel('Password');
       const allow = page.getByRole('button', { name: 'Allow', exact: true });
+      const upstreamSignIn = page.getByRole('button', { name: 'Sign-in', exact: true });
+      const upstreamContinue = page.getByRole('button', { name: 'Continue', exact: true });
       if (await githubButton.count()) {
         await shot('github');
         await navigate(() => githubButton.click());
@@ -111,6 +118,14 @@ export async function authorizeInBrowser(
       } else if (options.password === undefined && (await githubLink.count())) {
         await shot('login');
         await navigate(() => githubLink.click());
+      } else if (options.upstreamLogin !== undefined && (await upstreamSignIn.count())) {
+        await shot('upstream-login');
+        await page.locator('input[name="login"]').fill(options.upstreamLogin);
+        await page.locator('input[name="password"]').fill('any password');
+        await navigate(() => upstreamSignIn.click());
+      } else if (options.upstreamLogin !== undefined && (await upstreamContinue.count())) {
+        await shot('upstream-consent');
+        await navigate(() => upstreamContinue.click());
       } else {
         const heading =
           (await page

@@ -52,6 +52,12 @@ export class TestOAuthProvider implements OAuthClientProvider {
   redirectToAuthorization(url: URL) {
     this.authorizationUrl = url;
   }
+  /** As real clients do (the SDK calls it on invalid_grant and invalid_client, then authorizes again). */
+  invalidateCredentials(scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery') {
+    if (scope === 'all' || scope === 'tokens') this.saved = undefined;
+    if (scope === 'all' || scope === 'client') this.info = undefined;
+    if (scope === 'all' || scope === 'verifier') this.verifier = '';
+  }
   saveCodeVerifier(v: string) {
     this.verifier = v;
   }

@@ -108,7 +108,12 @@ export function normalizeOAuthParams(params: URLSearchParams, ctx: NormalizeCont
 export type ProviderHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** Express handlers that shape an OAuth request, then hand it to the provider. */
-export function oauthRequestShaping(ctx: NormalizeContext, toProvider: ProviderHandler) {
+export function oauthRequestShaping(
+  ctx: NormalizeContext,
+  toProvider: ProviderHandler,
+  /** A token request's last check before the provider: an error refuses it (app.ts). */
+  beforeToken?: (params: URLSearchParams) => Promise<Error | undefined>,
+) {
   return {
     /** GET: the query string is rewritten in place. */
     query(endpoint: 'authorize') {
@@ -127,6 +132,10 @@ export function oauthRequestShaping(ctx: NormalizeContext, toProvider: ProviderH
           if (req.is('application/x-www-form-urlencoded')) {
             const params = new URLSearchParams(body.toString('utf8'));
             normalizeOAuthParams(params, ctx, endpoint);
+            if (endpoint === 'token' && beforeToken) {
+              const refusal = await beforeToken(params);
+              if (refusal) throw refusal;
+            }
             body = Buffer.from(params.toString());
           }
           await toProvider(replayRequest(req, body), res);
