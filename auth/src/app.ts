@@ -43,6 +43,7 @@ import { TokenCache } from './verify/token-cache.ts';
 import { clientMetadataDocument } from './upstream/registration.ts';
 import { loadUpstreamKey } from './upstream/token-vault.ts';
 import { upstreamMetrics } from './upstream/metrics.ts';
+import { EDGE_ANSWER_PREFIX, upstreamEdgeAnswers } from './upstream/edge-answers.ts';
 import { CLIENT_DOCUMENT_PREFIX, hasUpstreamAuth, UPSTREAM_CALLBACK_PATH, Upstreams } from './upstream/upstreams.ts';
 
 export interface AuthServiceOptions {
@@ -283,8 +284,16 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   if (upstreams) counters.collect(() => upstreamMetrics(upstreams));
   const verify = verifyHandler(decider, logger);
   const metrics = metricsHandler(counters, () => ({}));
+  const edgeAnswers = upstreamEdgeAnswers(registry, upstreams);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (isVerifyPath(req.url)) return verify(req, res);
+    if (req.url?.startsWith(EDGE_ANSWER_PREFIX)) {
+      return void edgeAnswers(req, res).catch((err: unknown) => {
+        const wire = toWire(err, logger);
+        if (!res.headersSent)
+          res.writeHead(wire.status, { 'content-type': 'application/json' }).end(JSON.stringify(wire.body));
+      });
+    }
     if (isMetricsPath(req.url)) return metrics(req, res);
     return app(req, res);
   };

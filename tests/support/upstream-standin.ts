@@ -45,6 +45,8 @@ export interface UpstreamStandinOptions {
   scopes?: string[];
   /** Pre-registered clients (client credentials tests). */
   clients?: Record<string, unknown>[];
+  /** Other resource servers tokens may be asked for (their URLs), besides its own MCP server. */
+  resources?: string[];
 }
 
 const listen = async (server: Server): Promise<number> => {
@@ -119,10 +121,12 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
         defaultResource: () => mcpUrl,
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, resource) => {
-          if (resource !== mcpUrl) throw new Error(`unknown resource ${resource}`);
+          if (resource !== mcpUrl && !options.resources?.includes(resource)) {
+            throw new Error(`unknown resource ${resource}`);
+          }
           return {
             scope: scopes.join(' '),
-            audience: mcpUrl,
+            audience: resource,
             accessTokenTTL: options.accessTokenTtl,
             accessTokenFormat: 'opaque',
           };

@@ -33,7 +33,9 @@ import { createInterface } from 'node:readline';
 import { ContentTooLargeError, ServerError, toWire } from '../errors.ts';
 import { BODY_LIMIT } from '../http/normalize.ts';
 import type { Logger } from '../log.ts';
-import { CHAIN, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
+import { X509Certificate } from 'node:crypto';
+import { CHAIN, preflightHeaders, responseCorsHeaders, UPSTREAM_CHAIN, withVaryOrigin } from './chain.ts';
+import { EDGE_ANSWER_STATUSES, edgeAnswerPath } from '../upstream/edge-answers.ts';
 import type { Upstream } from './proxy.ts';
 import {
   AUTH_ROUTES,
@@ -256,11 +258,55 @@ const AUTH_BODY = 1024 * 1024 + BODY_LIMIT;
 /** Marks where a request is, for the error routes (an unreachable /verify or service). */
 const at = (step: string): Json => ({ handler: 'vars', gateway_step: step });
 
+/** PEM certificates as Caddy 2.6's `root_ca_pool` takes them: base64 DER. */
+function derPool(pem: string): string[] {
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) =>
+    new X509Certificate(m[0]).raw.toString('base64'),
+  );
+}
+
+/**
+ * A remote MCP server (MCP_<S>_URL, not the operator's own): its Host and TLS name, its trust
+ * (MCP_<S>_CA), MCP_<S>_TIMEOUT for its answer to begin, its cookies withheld, and its 401, 502
+ * and 504 answered by the auth service (upstream/edge-answers.ts), as Traefik's errors middleware
+ * does; Caddy's own failures to reach it go there too (the `remote` error route).
+ */
+function remoteProxy(name: string, upstream: Upstream, auth: { host: string; port: number }): Json {
+  const host = upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host;
+  const hostport = upstream.port === (upstream.tls ? 443 : 80) ? host : `${host}:${upstream.port}`;
+  return proxyTo(upstream, {
+    transport: {
+      ...TRANSPORT,
+      response_header_timeout: `${upstream.remote!.timeoutMs}ms`,
+      ...(upstream.tls
+        ? {
+            tls: {
+              ...(/^[\d.]+$|:/.test(upstream.host) ? {} : { server_name: upstream.host }),
+              ...(upstream.tls.ca ? { root_ca_pool: derPool(upstream.tls.ca) } : {}),
+            },
+          }
+        : {}),
+    },
+    headers: { request: { set: { Host: [hostport] } }, response: { delete: ['Set-Cookie'] } },
+    handle_response: [
+      {
+        match: { status_code: [...EDGE_ANSWER_STATUSES] },
+        routes: [{ handle: [edgeAnswer(name, '{http.reverse_proxy.status_code}', auth)] }],
+      },
+    ],
+  });
+}
+
+/** The auth service's answer for a remote server's status (upstream/edge-answers.ts), with the request's headers. */
+function edgeAnswer(name: string, status: string, auth: { host: string; port: number }): Json {
+  return proxyTo(auth, { rewrite: { method: 'GET', uri: edgeAnswerPath(name, status) } });
+}
+
 /** The chain (chain.ts) for one service, as Caddy handlers. */
 function serviceChain(name: string, upstream: Upstream, auth: { host: string; port: number }, proto: string): Json[] {
   const routes: Json[] = [];
   const handlers: Json[] = [];
-  for (const step of CHAIN) {
+  for (const step of upstream.remote?.upstreamAuth ? UPSTREAM_CHAIN : CHAIN) {
     switch (step.step) {
       case 'cors':
         // A preflight is answered here, never forwarded (chain.ts isPreflight).
@@ -345,6 +391,16 @@ function serviceChain(name: string, upstream: Upstream, auth: { host: string; po
   if (upstream.path && upstream.path !== '/mcp') {
     handlers.push({ handler: 'rewrite', path_regexp: [{ find: '^/mcp', replace: literal(upstream.path) }] });
   }
+  const tooLarge = answer(
+    413,
+    { jsonrpc: '2.0', error: { code: -32000, message: `Message too large: at most ${SERVICE_BODY} bytes` }, id: null },
+    CORS_ON_ERRORS,
+  );
+  if (upstream.remote) {
+    handlers.push({ handler: 'vars', gateway_step: 'remote', gateway_service: name });
+    handlers.push(bounded(remoteProxy(name, upstream, auth), SERVICE_BODY, tooLarge));
+    return [...routes, { handle: handlers }];
+  }
   handlers.push(
     at('service'),
     // Server-sent events reach the client as they are written: Caddy flushes `text/event-stream`
@@ -355,15 +411,7 @@ function serviceChain(name: string, upstream: Upstream, auth: { host: string; po
     bounded(
       proxyTo(upstream, { headers: { request: { set: { 'X-Forwarded-Proto': [proto] } } } }),
       SERVICE_BODY,
-      answer(
-        413,
-        {
-          jsonrpc: '2.0',
-          error: { code: -32000, message: `Message too large: at most ${SERVICE_BODY} bytes` },
-          id: null,
-        },
-        CORS_ON_ERRORS,
-      ),
+      tooLarge,
     ),
   );
   return [...routes, { handle: handlers }];
@@ -415,6 +463,24 @@ export function caddyConfig(options: CaddyEdgeOptions): Json {
           ...CORS_ON_ERRORS,
           'Retry-After': [UNAVAILABLE.headers['retry-after']!],
         }),
+      ],
+      terminal: true,
+    },
+    {
+      // A remote server Caddy could not reach (502) or that did not answer in time (504).
+      match: [{ vars: { gateway_step: ['remote'] } }],
+      handle: [
+        {
+          handler: 'subroute',
+          routes: [
+            {
+              match: [{ expression: '{http.error.status_code} == 504' }],
+              handle: [edgeAnswer('{http.vars.gateway_service}', '504', options.auth)],
+              terminal: true,
+            },
+            { handle: [edgeAnswer('{http.vars.gateway_service}', '502', options.auth)] },
+          ],
+        },
       ],
       terminal: true,
     },

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import type { Config, ServiceConfig } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './proxy.ts';
+import type { RemoteConfig } from '../config/upstream.ts';
 import { PROXY, REPO_ROOT, type CatalogueEntry } from '../../../mcp-services/catalogue.ts';
 import { freePort } from '../http/free-port.ts';
 
@@ -85,7 +86,8 @@ function commandOf(service: ServiceConfig, catalogue: Record<string, CatalogueEn
 }
 
 /** Where requests to a service given by MCP_<S>_URL go. */
-export function remoteUpstream(urlText: string, ca?: string): Upstream {
+export function remoteUpstream(urlText: string, remote?: RemoteConfig): Upstream {
+  const ca = remote?.ca;
   const url = new URL(urlText);
   const https = url.protocol === 'https:';
   // WHATWG URLs keep IPv6 hosts in brackets; node:http wants them without.
@@ -95,6 +97,10 @@ export function remoteUpstream(urlText: string, ca?: string): Upstream {
     port: Number(url.port || (https ? 443 : 80)),
     path: url.pathname,
     ...(https ? { tls: ca ? { ca } : {} } : {}),
+    // The operator's own server (no AUTH, plain http on loopback) is reached as today.
+    ...(remote && (https || remote.auth)
+      ? { remote: { upstreamAuth: !!remote.auth, timeoutMs: remote.timeoutMs } }
+      : {}),
   };
 }
 
@@ -133,7 +139,7 @@ export async function startServices(
       config.services.map(async (service) => {
         if (service.upstreamUrl) {
           // An HTTP MCP server of the operator's: nothing to start, only where to send requests.
-          upstreams.set(service.name, remoteUpstream(service.upstreamUrl, service.remote?.ca));
+          upstreams.set(service.name, remoteUpstream(service.upstreamUrl, service.remote));
           return;
         }
         const [command, ...args] = commandOf(service, catalogue)!;

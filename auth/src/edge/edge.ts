@@ -139,7 +139,7 @@ export function createEdge(options: EdgeOptions) {
       });
       return;
     }
-    proxy(req, res, upstream, target, upstream.tls ? toRemote(req, upstream) : forwarded(req), {
+    proxy(req, res, upstream, target, upstream.remote ? toRemote(req, upstream) : forwarded(req), {
       answerHeaders: withCors,
       onError: (err) =>
         logger.warn(

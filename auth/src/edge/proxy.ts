@@ -42,6 +42,12 @@ export interface Upstream {
   path?: string;
   /** A remote server over https (MCP_<S>_URL): its own Host, SNI and trust (MCP_<S>_CA). */
   tls?: { ca?: string };
+  /**
+   * A remote server (MCP_<S>_URL) that is not the operator's own: addressed by its own Host, its
+   * cookies and challenges withheld, its 401/502/504 answered by the gateway (edge/remote.ts,
+   * upstream/edge-answers.ts), at most `timeoutMs` to begin its answer.
+   */
+  remote?: { upstreamAuth: boolean; timeoutMs: number };
 }
 
 /** The request options that reach `upstream` (http, or https with its own Host and trust). */

@@ -35,6 +35,8 @@ export const UPSTREAM_TOKEN_PREFIX = 'upstream:token:';
 export const upstreamTokenKey = (service: string, userId: string): string =>
   `${UPSTREAM_TOKEN_PREFIX}${service}:${userId}`;
 
+/** Whose an upstream access token is, by its HMAC under the sealing key: an edge's upstream 401 (upstream/edge-answers.ts). */
+export const upstreamIssuedKey = (mac: string): string => `upstream:issued:${mac}`;
 /** A user's authorization at an upstream in flight, by its state (upstream/user-tokens.ts). */
 export const upstreamAuthorizationKey = (state: string): string => `upstream:authorization:${state}`;
 /** A consent decided and waiting for the upstream step of the two-screen flow (interactions/upstream.ts). */

@@ -7,8 +7,8 @@
  * user authorizes the upstream again, nothing is served from it.
  * Key: upstream:token:<service>:<userId> (storage/keys.ts), ttl the refresh token's life, if any.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { UPSTREAM_TOKEN_KEY_KEY, upstreamTokenKey, UPSTREAM_TOKEN_PREFIX } from '../storage/keys.ts';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { UPSTREAM_TOKEN_KEY_KEY, upstreamIssuedKey, upstreamTokenKey, UPSTREAM_TOKEN_PREFIX } from '../storage/keys.ts';
 import type { Json, Store } from '../storage/store.ts';
 
 /** What the gateway keeps of an upstream grant. Times are epoch seconds. */
@@ -81,6 +81,22 @@ export class UpstreamTokenVault {
   async save(service: string, userId: string, tokens: UpstreamTokens, ttl?: number): Promise<void> {
     const where = upstreamTokenKey(service, userId);
     await this.store.set(where, seal(this.key, where, tokens) as unknown as Json, ttl ? { ttl } : {});
+    // Whose this access token is, for as long as it lives (a day when the upstream does not say).
+    const lives = tokens.expires_at ? Math.max(1, tokens.expires_at - Math.floor(Date.now() / 1000)) : 86_400;
+    await this.store.set(upstreamIssuedKey(this.mac(tokens.access_token)), { service, userId }, { ttl: lives });
+  }
+
+  /** The (service, user) an upstream access token was issued to, when the gateway holds it. */
+  async whose(accessToken: string): Promise<{ service: string; userId: string } | undefined> {
+    const found = (await this.store.get<Json>(upstreamIssuedKey(this.mac(accessToken)))) as
+      { service?: unknown; userId?: unknown } | undefined;
+    return typeof found?.service === 'string' && typeof found.userId === 'string'
+      ? { service: found.service, userId: found.userId }
+      : undefined;
+  }
+
+  private mac(token: string): string {
+    return createHmac('sha256', this.key).update(token).digest('base64url');
   }
 
   /** The user's tokens at this service, or undefined (none, or a record that does not open). */

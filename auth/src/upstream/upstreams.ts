@@ -310,6 +310,31 @@ export class UpstreamService {
     return token ? `Bearer ${token}` : undefined;
   }
 
+  /**
+   * An edge in front (Traefik's errors middleware, Caddy's handle_response) saw the upstream answer
+   * 401 to a request that carried `authorization`: it cannot send the request again, so the client
+   * gets the gateway's 401, and the next request must find a usable token. A machine token is
+   * dropped; a user's is refreshed once — unless it is the one just obtained (the upstream refuses
+   * even fresh tokens) or has no refresh token: then the user's tokens are dropped, and the client's
+   * re-authorization repeats the upstream step.
+   */
+  async rejectedAtEdge(authorization: string | undefined): Promise<void> {
+    const token = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
+    if (!token) return;
+    const setup = await this.setup().catch(() => undefined);
+    if (!setup) return;
+    if (setup.machine) return setup.machine.invalidate(token);
+    const holder = await this.vault.whose(token);
+    if (!holder || holder.service !== this.name) return;
+    this.memory.delete(holder.userId);
+    this.fail('upstream_401');
+    const tokens = await this.vault.find(this.name, holder.userId);
+    if (!tokens || tokens.access_token !== token) return; // already replaced
+    const justObtained = tokens.obtained_at !== undefined && this.now() / 1000 - tokens.obtained_at < 30;
+    if (justObtained || !tokens.refresh_token) return this.forget(holder.userId);
+    await setup.user!.rejected(holder.userId).catch(() => undefined);
+  }
+
   /** The upstream refused the user's tokens for good: drop them here (it has already ended them). */
   async forget(userId: string): Promise<void> {
     this.memory.delete(userId);
@@ -371,8 +396,7 @@ export class Upstreams {
   async pending(state: string): Promise<{ service: string; resume: string } | undefined> {
     if (!state) return undefined;
     const pending = (await this.o.store.get<Json>(upstreamAuthorizationKey(state))) as
-      | { service?: unknown; resume?: unknown }
-      | undefined;
+      { service?: unknown; resume?: unknown } | undefined;
     return typeof pending?.service === 'string' && typeof pending.resume === 'string'
       ? { service: pending.service, resume: pending.resume }
       : undefined;
