@@ -7,6 +7,8 @@
  *   - `--profile <service>` for each MCP service enabled there (MCP_<SERVICE>_ENABLED=true,
  *     docs/configuration.md), or for every service of docker-compose.yml with --all (down, logs, ps: a
  *     container started while its service was enabled is still the stack's);
+ *   - traefik/dynamic/remote-services.yml written for the services at MCP_<SERVICE>_URL (remote MCP
+ *     servers have no container; deploy/remote-routes.ts);
  *   - in its environment, each service's edge secret as MCP_<SERVICE>_EDGE_SECRET, derived from
  *     EDGE_SECRET (auth/src/edge/edge-secret.ts): Compose cannot compute an HMAC, and
  *     docker-compose.yml refuses to start a service without its secret.
@@ -14,11 +16,12 @@
  * before any `npm install`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parseEnv } from 'node:util';
 import { serviceEdgeSecret } from '../auth/src/edge/edge-secret.ts';
 import { SERVICE_NAME } from '../contracts/service-name.ts';
+import { REMOTE_ROUTES_FILE, remoteRoutes, renderRemoteRoutes, type RemoteRoute } from './deploy/remote-routes.ts';
 
 /** The same switch and name rules as auth/src/config/schema.ts (tests/deploy/compose.test.ts keeps them in step). */
 const SERVICE_SWITCH = /^MCP_(.+)_ENABLED$/;
@@ -97,9 +100,14 @@ export function plan(
   fileEnv: Record<string, string | undefined>,
   composeYaml: string,
   processEnv: NodeJS.ProcessEnv,
-): { invocation: Invocation; services: string[] } | { problems: string[] } {
+): { invocation: Invocation; services: string[]; remote: RemoteRoute[]; domain: string } | { problems: string[] } {
   const known = composeProfiles(composeYaml);
-  const { services, problems } = enabledServices(fileEnv);
+  const enabled = enabledServices(fileEnv);
+  const problems = enabled.problems;
+  // A service at MCP_<SERVICE>_URL has no container: Traefik reaches it (remote-routes.ts).
+  const remote = remoteRoutes({ ...fileEnv, ...processEnv });
+  problems.push(...remote.problems);
+  const services = enabled.services.filter((s) => !remote.routes.some((r) => r.name === s));
   for (const s of unknownServices(services, known)) {
     problems.push(
       `${options.envFile} enables "${s}", but docker-compose.yml has no service with profile "${s}" (mcp-services/catalogue.ts, docs/services.md).`,
@@ -115,6 +123,8 @@ export function plan(
   const envFileArgs = options.envFile === '.env' ? [] : ['--env-file', options.envFile];
   return {
     services,
+    remote: remote.routes,
+    domain: remote.domain,
     invocation: {
       argv: ['compose', ...envFileArgs, ...profileArgs(options.all ? known : services), ...options.rest],
       // Every service's secret, enabled or not: Compose interpolates the whole file.
@@ -163,6 +173,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${planned.services.join(' ')}\n`);
     return 0;
   }
+  writeFileSync(
+    new URL(`../${REMOTE_ROUTES_FILE}`, import.meta.url),
+    renderRemoteRoutes(planned.remote, planned.domain),
+  );
   return run(planned.invocation);
 }
 

@@ -16,7 +16,7 @@ import {
   type AuthRoute,
   type MatchKind,
 } from '../../auth/src/edge/routes.ts';
-import { CHAIN, CORS, type ChainStep } from '../../auth/src/edge/chain.ts';
+import { CHAIN, CORS, UPSTREAM_CHAIN, type ChainStep } from '../../auth/src/edge/chain.ts';
 import {
   AUTH_URL,
   CHAIN_MIDDLEWARE,
@@ -74,6 +74,12 @@ function stepMiddleware(step: Exclude<ChainStep, { step: 'strip-prefix' }>): [st
           },
         },
       ];
+    // customResponseHeaders with an empty value deletes the header from the answer.
+    case 'strip-answer':
+      return [
+        step.name,
+        { headers: { customResponseHeaders: Object.fromEntries(step.headers.map((h) => [canonicalHeader(h), ''])) } },
+      ];
     // customRequestHeaders with an empty value deletes the header from the request.
     case 'strip':
       return [
@@ -86,7 +92,7 @@ function stepMiddleware(step: Exclude<ChainStep, { step: 'strip-prefix' }>): [st
     // No authRequestHeaders: every header goes to /verify. maxResponseBodySize bounds what is read.
     case 'forward-auth':
       return [
-        'mcp-forward-auth',
+        step.name,
         {
           forwardAuth: {
             address: `${AUTH_URL}${step.path}`,
@@ -100,21 +106,34 @@ function stepMiddleware(step: Exclude<ChainStep, { step: 'strip-prefix' }>): [st
 }
 
 /** The chain's middlewares in order (all but strip-prefix, which must come last). */
-export function chainMiddlewares(): [string, Yaml][] {
-  const last = CHAIN.at(-1);
-  if (last?.step !== 'strip-prefix' || CHAIN.filter((s) => s.step === 'strip-prefix').length !== 1) {
+export function chainMiddlewares(chain: readonly ChainStep[] = CHAIN): [string, Yaml][] {
+  const last = chain.at(-1);
+  if (last?.step !== 'strip-prefix' || chain.filter((s) => s.step === 'strip-prefix').length !== 1) {
     throw new Error('chain.ts: strip-prefix must be the last step, once (the service router adds it)');
   }
-  return CHAIN.filter((s) => s.step !== 'strip-prefix').map(stepMiddleware);
+  return chain.filter((s) => s.step !== 'strip-prefix').map(stepMiddleware);
 }
+
+/** The chain middleware of a remote MCP server with an authorization of its own (chain.ts UPSTREAM_CHAIN). */
+export const UPSTREAM_CHAIN_MIDDLEWARE = 'mcp-chain-upstream';
 
 export function middlewaresFile(): Yaml {
   const chain = chainMiddlewares();
+  const upstream = chainMiddlewares(UPSTREAM_CHAIN);
+  const definitions = new Map<string, Yaml>();
+  for (const [name, definition] of [...chain, ...upstream]) {
+    const known = definitions.get(name);
+    if (known && JSON.stringify(known) !== JSON.stringify(definition)) {
+      throw new Error(`chain.ts: two different middlewares named ${name}`);
+    }
+    definitions.set(name, definition);
+  }
   return {
     http: {
       middlewares: {
         [CHAIN_MIDDLEWARE]: { chain: { middlewares: chain.map(([name]) => name) } },
-        ...Object.fromEntries(chain),
+        [UPSTREAM_CHAIN_MIDDLEWARE]: { chain: { middlewares: upstream.map(([name]) => name) } },
+        ...Object.fromEntries(definitions),
         [SECURITY_HEADERS]: {
           headers: { stsSeconds: 31536000, contentTypeNosniff: true, referrerPolicy: 'no-referrer' },
         },
@@ -145,6 +164,12 @@ export function middlewareComments(): [string[], string][] {
         '(each first removed from the request); any other answer goes back to the client unchanged.',
     ],
     [at(credentials!), 'After ForwardAuth: the bearer token and any cookie stay at the edge.'],
+    [
+      at(UPSTREAM_CHAIN_MIDDLEWARE),
+      'auth/src/edge/chain.ts UPSTREAM_CHAIN: a remote MCP server with OAuth of its own (docs/upstreams.md). ' +
+        "/verify answers with the upstream's Authorization, which replaces the client's (ForwardAuth removes " +
+        'each authResponseHeaders header before copying); only the Cookie is stripped after it.',
+    ],
     [at(SECURITY_HEADERS), 'On every router of the websecure entry point (traefik.yml). Auth pages set their own CSP.'],
     [at(rateLimitMiddleware('register')), 'Named by auth/src/edge/routes.ts AUTH_ROUTES (rateLimit).'],
   ];

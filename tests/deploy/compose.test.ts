@@ -27,6 +27,7 @@ import {
 } from '../../scripts/compose.ts';
 import { EDGE_SECRET_ENV, LOGGING } from '../../scripts/deploy/compose-config.ts';
 import { AUTH, MCP_SERVICES, SERVICE_PORT } from '../../scripts/deploy/topology.ts';
+import { renderRemoteRoutes } from '../../scripts/deploy/remote-routes.ts';
 import { fillSecrets, SECRETS, type Secret } from '../../scripts/generate-secrets.ts';
 import { composeConfig, EDGE_SECRET, ENV } from '../support/compose-config.ts';
 import { CATALOGUE } from '../../mcp-services/catalogue.ts';
@@ -310,6 +311,57 @@ describe('scripts/compose.ts', () => {
     const overridden = plan(parseArgs(['ps']), fileEnv, composeText, { EDGE_SECRET: other });
     if ('problems' in overridden) throw new Error(overridden.problems.join());
     expect(overridden.invocation.env[edgeSecretVariable('fetch')]).toBe(serviceEdgeSecret(other, 'fetch'));
+  });
+
+  test('plan: a service at MCP_<SERVICE>_URL has no container; Traefik routes it from remote-services.yml', () => {
+    const fileEnv = {
+      EDGE_SECRET,
+      BASE_DOMAIN: 'mcp.example.com',
+      MCP_FETCH_ENABLED: 'true',
+      MCP_GITHUB_ENABLED: 'true',
+      MCP_GITHUB_URL: 'https://api.githubcopilot.com/mcp/',
+      MCP_GITHUB_AUTH: 'user',
+      MCP_GITHUB_TIMEOUT: '20',
+    };
+    const planned = plan(parseArgs(['up', '-d']), fileEnv, composeText, {});
+    if ('problems' in planned) throw new Error(planned.problems.join());
+    expect(planned.services).toEqual(['fetch']);
+    expect(planned.remote.map((r) => [r.name, r.url.href, r.upstreamAuth, r.timeoutSeconds])).toEqual([
+      ['github', 'https://api.githubcopilot.com/mcp/', true, 20],
+    ]);
+    const file = parse(renderRemoteRoutes(planned.remote, planned.domain)) as {
+      http: Record<string, Record<string, Record<string, unknown>>>;
+    };
+    expect(file.http.routers!['mcp-github']).toEqual({
+      rule: 'Host(`mcp.example.com`) && (Path(`/github/mcp`) || Path(`/github/mcp/`))',
+      entryPoints: ['websecure'],
+      priority: 100,
+      middlewares: ['mcp-chain-upstream@file', 'mcp-github-answers', 'mcp-github-path'],
+      service: 'mcp-github',
+    });
+    expect(file.http.middlewares!['mcp-github-answers']).toEqual({
+      errors: { status: ['401', '502', '504'], service: 'auth@file', query: '/verify/upstream/github/{status}' },
+    });
+    expect(file.http.middlewares!['mcp-github-path']).toEqual({
+      replacePathRegex: { regex: '^/github/mcp', replacement: '/mcp/' },
+    });
+    expect(file.http.services!['mcp-github']).toEqual({
+      loadBalancer: {
+        servers: [{ url: 'https://api.githubcopilot.com' }],
+        passHostHeader: false,
+        serversTransport: 'mcp-github',
+      },
+    });
+    expect(file.http.serversTransports!['mcp-github']).toEqual({
+      forwardingTimeouts: { responseHeaderTimeout: '20s' },
+    });
+    // Without a host name to route on, nothing starts.
+    const { BASE_DOMAIN: _domain, ...noDomain } = fileEnv;
+    expect(plan(parseArgs(['up']), noDomain, composeText, {})).toEqual({
+      problems: [expect.stringContaining('BASE_DOMAIN')],
+    });
+    // No remote service: an empty configuration, still valid.
+    expect(parse(renderRemoteRoutes([], ''))).toEqual({ http: {} });
   });
 
   test('plan: --all, --env-file; problems stop it', () => {

@@ -43,10 +43,14 @@ export interface Router {
 }
 
 export interface Backend {
-  /** Where Traefik sends requests: `http://<container>:<port>`. */
+  /** Where Traefik sends requests: `http://<container>:<port>`, or a remote server's origin. */
   url: string;
   container: string;
   port: number;
+  /** loadBalancer.passHostHeader (default true). */
+  passHostHeader?: boolean;
+  /** The servers transport's definition (serversTransports), when one is named. */
+  transport?: Yaml;
 }
 
 interface Request {
@@ -183,7 +187,11 @@ export interface TraefikModel {
   route(host: string, target: string): Routed;
 }
 
-export function loadTraefikModel(domain: string): TraefikModel {
+/**
+ * `extra`: dynamic files that are not committed, as Traefik would find them in traefik/dynamic
+ * (remote-services.yml, written from .env by scripts/compose.ts).
+ */
+export function loadTraefikModel(domain: string, extra: { name: string; text: string }[] = []): TraefikModel {
   const env = { BASE_DOMAIN: domain };
   const staticConfig: Yaml = parse(read('traefik/traefik.yml'));
   const compose: Yaml = parse(read('docker-compose.yml'));
@@ -196,10 +204,13 @@ export function loadTraefikModel(domain: string): TraefikModel {
   };
 
   // File provider: every file of traefik/dynamic, rendered as a template, then read as YAML.
-  for (const file of readdirSync(new URL('traefik/dynamic/', ROOT))
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()) {
-    const http: Yaml = parse(renderTemplate(read(`traefik/dynamic/${file}`), env))?.http ?? {};
+  const committed = readdirSync(new URL('traefik/dynamic/', ROOT))
+    .filter((f) => /\.ya?ml$/.test(f) && !extra.some((e) => e.name === f))
+    .sort()
+    .map((name) => ({ name, text: read(`traefik/dynamic/${name}`) }));
+  for (const file of [...committed, ...extra]) {
+    const http: Yaml = parse(renderTemplate(file.text, env))?.http ?? {};
+    const transports: Yaml = http.serversTransports ?? {};
     for (const [name, def] of Object.entries<Yaml>(http.middlewares ?? {})) add(middlewares, `${name}@file`, def);
     for (const [name, def] of Object.entries<Yaml>(http.routers ?? {})) {
       routers.push({
@@ -216,7 +227,16 @@ export function loadTraefikModel(domain: string): TraefikModel {
       const servers = def.loadBalancer?.servers as { url: string }[];
       if (servers?.length !== 1) throw new Error(`${name}: one server expected`);
       const url = new URL(servers[0]!.url);
-      add(services, `${name}@file`, { url: url.origin, container: url.hostname, port: Number(url.port) });
+      const transport = def.loadBalancer?.serversTransport as string | undefined;
+      if (transport !== undefined && !transports[transport])
+        throw new Error(`${name}: no servers transport ${transport}`);
+      add(services, `${name}@file`, {
+        url: url.origin,
+        container: url.hostname,
+        port: Number(url.port),
+        ...(def.loadBalancer?.passHostHeader === false ? { passHostHeader: false } : {}),
+        ...(transport !== undefined ? { transport: transports[transport] as Yaml } : {}),
+      });
     }
   }
 

@@ -7,8 +7,9 @@
  * Entry point (traefik.yml websecure): underscoreHeadersStrategy, forwardedHeaders (no trusted
  * IPs: every client-sent X-Forwarded-* deleted, Traefik's own set), path reading (routes.ts
  * normalizeTarget: 400 for encoded reserved characters), routing (404 when no router matches).
- * Middlewares: headers (CORS, custom request headers, the secure headers), forwardAuth, stripPrefix;
- * rateLimit lets everything through (not modelled). Any other option fails loudly.
+ * Middlewares: headers (CORS, custom request and response headers, the secure headers), forwardAuth,
+ * stripPrefix, errors, replacePathRegex; rateLimit lets everything through (not modelled). Services:
+ * passHostHeader, a servers transport's responseHeaderTimeout. Any other option fails loudly.
  */
 import { request as httpRequest, createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -128,6 +129,8 @@ export interface TraefikProxyOptions {
   /** Where the test serves what Traefik reaches as `http://<container>:<port>`: `auth:8080` → URL. */
   backends: Record<string, string>;
   port?: number;
+  /** Dynamic files that are not committed (remote-services.yml), by file name. */
+  dynamic?: { name: string; text: string }[];
 }
 
 export interface TraefikProxy {
@@ -138,13 +141,16 @@ export interface TraefikProxy {
 }
 
 export async function startTraefikProxy(options: TraefikProxyOptions): Promise<TraefikProxy> {
-  const model = loadTraefikModel(options.domain);
+  const model = loadTraefikModel(options.domain, options.dynamic);
   const entryPoint = model.staticConfig.entryPoints.websecure;
   const forwarded = entryPoint.forwardedHeaders ?? {};
   if (forwarded.insecure || forwarded.trustedIPs?.length)
     throw new Error('only untrusted forwarded headers are modelled');
   const backend = (url: string): string => {
-    const found = options.backends[new URL(url).host];
+    const target = new URL(url);
+    const found = options.backends[target.host];
+    // A remote server (remote-services.yml) is reached where it is: the tests' are on loopback.
+    if (!found && target.hostname === '127.0.0.1') return target.origin;
     if (!found) throw new Error(`no backend for ${url}`);
     return found;
   };
@@ -153,6 +159,7 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
   function headersMiddleware(cfg: Yaml, next: Handler): Handler {
     const known = [
       'customRequestHeaders',
+      'customResponseHeaders',
       'accessControlAllowOriginList',
       'accessControlAllowMethods',
       'accessControlAllowHeaders',
@@ -197,6 +204,10 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
         else set(req.headers, name, value);
       }
       const res = await next(req);
+      for (const [name, value] of Object.entries<string>(cfg.customResponseHeaders ?? {})) {
+        if (value === '') del(res.headers, name);
+        else set(res.headers, name, value);
+      }
       if (cfg.contentTypeNosniff) set(res.headers, 'x-content-type-options', 'nosniff');
       if (cfg.referrerPolicy) set(res.headers, 'referrer-policy', cfg.referrerPolicy);
       // stsSeconds: only on a TLS request, and the proxy speaks plain HTTP.
@@ -273,6 +284,43 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
     };
   }
 
+  /**
+   * pkg/middlewares/customerrors/custom_errors.go: an answer whose status is listed is replaced by
+   * the error service's answer to GET `query` ({status} filled in) with the request's headers; the
+   * status stays the original one, the headers and body are the error service's.
+   */
+  function errorsMiddleware(cfg: Yaml, next: Handler): Handler {
+    const known = ['status', 'service', 'query'];
+    for (const k of Object.keys(cfg)) if (!known.includes(k)) throw new Error(`errors.${k} is not modelled`);
+    const ranges = (cfg.status as string[]).map((r) => r.split('-').map(Number) as [number, number?]);
+    const listed = (code: number) => ranges.some(([a, b]) => code >= a && code <= (b ?? a));
+    const service = model.services.get(cfg.service as string);
+    if (!service) throw new Error(`errors: no service ${String(cfg.service)}`);
+    return async (req) => {
+      const res = await next(req);
+      if (!listed(res.status)) return res;
+      const query = `/${String(cfg.query).replace(/^\//, '')}`.replaceAll('{status}', String(res.status));
+      const h = new Map(req.headers);
+      // Go's request writer sends its own Host, Content-Length and Transfer-Encoding (a GET, no body).
+      for (const name of ['host', 'content-length', 'transfer-encoding', 'trailer']) h.delete(name);
+      set(h, 'host', req.host);
+      const page = await exchange(backend(service.url), 'GET', query, h, Buffer.alloc(0));
+      return { status: res.status, headers: withoutHop(page.headers, PROXY_HOP_HEADERS), body: page.body };
+    };
+  }
+
+  /** pkg/middlewares/replacepathregex: the path rewritten, the original kept in X-Replaced-Path. */
+  function replacePathRegexMiddleware(cfg: Yaml, next: Handler): Handler {
+    const re = new RegExp(cfg.regex as string);
+    return async (req) => {
+      if (re.test(req.path)) {
+        set(req.headers, 'x-replaced-path', req.path);
+        req.path = req.path.replace(re, cfg.replacement as string);
+      }
+      return next(req);
+    };
+  }
+
   function middleware(name: string, next: Handler): Handler {
     const def = model.middlewares.get(name);
     if (!def) throw new Error(`no middleware ${name}`);
@@ -285,6 +333,10 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
         return forwardAuthMiddleware(def.forwardAuth, next);
       case 'stripPrefix':
         return stripPrefixMiddleware(def.stripPrefix, next);
+      case 'errors':
+        return errorsMiddleware(def.errors, next);
+      case 'replacePathRegex':
+        return replacePathRegexMiddleware(def.replacePathRegex, next);
       case 'rateLimit':
         return next;
       default:
@@ -292,15 +344,39 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
     }
   }
 
-  /** Traefik's reverse proxy to the router's service (passHostHeader: the client's Host). */
+  /**
+   * Traefik's reverse proxy to the router's service: passHostHeader (default) keeps the client's
+   * Host, false sends the server's; the servers transport's responseHeaderTimeout ends a wait with
+   * 504, a server that cannot be reached is 502 (pkg/proxy/httputil ErrorHandler).
+   */
   const toService =
-    (url: string): Handler =>
+    (service: { url: string; passHostHeader?: boolean; transport?: Yaml }): Handler =>
     async (req) => {
+      const known = ['forwardingTimeouts', 'rootCAs'];
+      for (const k of Object.keys(service.transport ?? {}))
+        if (!known.includes(k)) throw new Error(`serversTransports.${k} is not modelled`);
       const h = withoutHop(req.headers, PROXY_HOP_HEADERS);
       const prior = h.get('x-forwarded-for');
       set(h, 'x-forwarded-for', prior ? `${prior.join(', ')}, ${req.remoteAddress}` : req.remoteAddress);
-      const res = await exchange(backend(url), req.method, req.path + req.query, h, req.body);
-      return { ...res, headers: withoutHop(res.headers, PROXY_HOP_HEADERS) };
+      if (service.passHostHeader === false) set(h, 'host', new URL(service.url).host);
+      const timeout = /^(\d+)s$/.exec(String(service.transport?.forwardingTimeouts?.responseHeaderTimeout ?? ''));
+      const exchanged = exchange(backend(service.url), req.method, req.path + req.query, h, req.body);
+      const waited = timeout
+        ? Promise.race([
+            exchanged,
+            new Promise<'timeout'>((resolve) =>
+              setTimeout(() => resolve('timeout'), Number(timeout[1]) * 1000).unref(),
+            ),
+          ])
+        : exchanged;
+      try {
+        const res = await waited;
+        if (res === 'timeout') return text(504, 'Gateway Timeout');
+        return { ...res, headers: withoutHop(res.headers, PROXY_HOP_HEADERS) };
+      } catch {
+        exchanged.catch(() => undefined);
+        return text(502, 'Bad Gateway');
+      }
     };
 
   async function handle(incoming: IncomingMessage, body: Buffer): Promise<ModelResponse> {
@@ -328,7 +404,7 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
     if (router === 'rejected') return text(400, 'Bad Request\n');
     const service = model.services.get(router.service)!;
     const chain = model.flatten([...(entryPoint.http?.middlewares ?? []), ...router.middlewares], router.provider);
-    let handler = toService(service.url);
+    let handler = toService(service);
     for (const name of [...chain].reverse()) handler = middleware(name, handler);
     return handler({
       method: incoming.method ?? 'GET',

@@ -287,7 +287,7 @@ function remoteProxy(name: string, upstream: Upstream, auth: { host: string; por
           }
         : {}),
     },
-    headers: { request: { set: { Host: [hostport] } }, response: { delete: ['Set-Cookie'] } },
+    headers: { request: { set: { Host: [hostport] } } },
     handle_response: [
       {
         match: { status_code: [...EDGE_ANSWER_STATUSES] },
@@ -384,6 +384,9 @@ function serviceChain(name: string, upstream: Upstream, auth: { host: string; po
         break;
       case 'strip-prefix':
         handlers.push({ handler: 'rewrite', strip_path_prefix: `/${name}` });
+        break;
+      case 'strip-answer':
+        handlers.push({ handler: 'headers', response: { delete: step.headers.map(canonical), deferred: true } });
         break;
     }
   }

@@ -10,6 +10,7 @@
  *                        on 200 its identity headers (and the edge secret) replace the request's
  *   strip                Authorization and Cookie stay at the edge
  *   strip-prefix         `/<service>` removed: the service serves `/mcp`
+ * A remote server with an authorization of its own has its own chain (UPSTREAM_CHAIN, below).
  */
 import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../../contracts/headers.ts';
 
@@ -44,8 +45,12 @@ export const CORS = {
 export type ChainStep =
   | { step: 'cors' }
   | { step: 'strip'; name: string; headers: readonly string[] }
+  /** Headers removed from the service's answer before the client gets it. */
+  | { step: 'strip-answer'; name: string; headers: readonly string[] }
   | {
       step: 'forward-auth';
+      /** The middleware's name in Traefik (one per chain: their authResponseHeaders differ). */
+      name: string;
       path: '/verify';
       responseHeaders: readonly string[];
       /** Largest /verify answer the edge reads (an OAuth error body is far smaller). */
@@ -56,7 +61,13 @@ export type ChainStep =
 export const CHAIN: readonly ChainStep[] = [
   { step: 'cors' },
   { step: 'strip', name: 'strip-client-identity', headers: AUTH_RESPONSE_HEADERS },
-  { step: 'forward-auth', path: '/verify', responseHeaders: AUTH_RESPONSE_HEADERS, maxResponseBodySize: 65_536 },
+  {
+    step: 'forward-auth',
+    name: 'mcp-forward-auth',
+    path: '/verify',
+    responseHeaders: AUTH_RESPONSE_HEADERS,
+    maxResponseBodySize: 65_536,
+  },
   { step: 'strip', name: 'strip-credentials', headers: ['authorization', 'cookie'] },
   { step: 'strip-prefix' },
 ];
@@ -74,11 +85,14 @@ export const UPSTREAM_CHAIN: readonly ChainStep[] = [
   { step: 'strip', name: 'strip-client-identity', headers: AUTH_RESPONSE_HEADERS },
   {
     step: 'forward-auth',
+    name: 'mcp-forward-auth-upstream',
     path: '/verify',
     responseHeaders: UPSTREAM_AUTH_RESPONSE_HEADERS,
     maxResponseBodySize: 65_536,
   },
   { step: 'strip', name: 'strip-cookie', headers: ['cookie'] },
+  // A third party's server does not set cookies on the gateway's origin.
+  { step: 'strip-answer', name: 'strip-upstream-cookies', headers: ['set-cookie'] },
   { step: 'strip-prefix' },
 ];
 

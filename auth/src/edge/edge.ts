@@ -84,6 +84,7 @@ export function createEdge(options: EdgeOptions) {
     const serviceConfig = byName.get(name);
     let target = path;
     let accepted: Awaited<ReturnType<VerifyDecider['decide']>> | undefined;
+    const withheld: string[] = [];
     for (const step of chainOf(serviceConfig ?? {})) {
       switch (step.step) {
         case 'cors':
@@ -117,6 +118,9 @@ export function createEdge(options: EdgeOptions) {
         case 'strip-prefix':
           target = path.slice(name.length + 1);
           break;
+        case 'strip-answer':
+          withheld.push(...step.headers);
+          break;
       }
     }
     if (!upstream) {
@@ -135,6 +139,7 @@ export function createEdge(options: EdgeOptions) {
         headers: toRemote(req, upstream),
         challenge: { resource_metadata: serviceConfig!.metadataUrl, scope: serviceConfig!.scopes.join(' ') },
         answerHeaders: withCors,
+        withheld,
         logger,
       });
       return;

@@ -22,8 +22,8 @@ import { upstreamPath, upstreamTransport, withoutHopByHop, type Upstream } from 
 /** The largest request body held for the one retry after a 401 (MCP messages are far smaller). */
 export const BODY_LIMIT = 4 * 1024 * 1024;
 
-/** Answer headers of the server that never reach the client. */
-const WITHHELD = ['set-cookie', 'www-authenticate'];
+/** Answer headers of the server that never reach the client besides the chain's (its challenge names its own server). */
+const WITHHELD = ['www-authenticate'];
 
 export interface RemoteRequest {
   name: string;
@@ -36,6 +36,8 @@ export interface RemoteRequest {
   headers: IncomingHttpHeaders;
   challenge: Challenge;
   answerHeaders: (headers: OutgoingHttpHeaders) => OutgoingHttpHeaders;
+  /** The chain's strip-answer headers (chain.ts UPSTREAM_CHAIN). */
+  withheld: readonly string[];
   logger: Logger;
 }
 
@@ -189,7 +191,7 @@ export async function remoteRequest(req: IncomingMessage, res: ServerResponse, r
       return;
     }
     const out = withoutHopByHop(answer.headers);
-    for (const h of WITHHELD) delete out[h];
+    for (const h of [...WITHHELD, ...r.withheld]) delete out[h];
     res.writeHead(status, r.answerHeaders(out));
     if (String(answer.headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
     answer.pipe(res);
