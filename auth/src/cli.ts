@@ -6,6 +6,8 @@
  *   npm run admin -- clients list [--json]            every registered client
  *   npm run admin -- clients show ID [--json]         a client's metadata and live grants
  *   npm run admin -- clients revoke ID [--yes]        a client, its grants, tokens and consents, gone
+ *   npm run admin -- upstreams list [--json]          the tokens held for users at remote MCP servers
+ *   npm run admin -- upstreams revoke USER [SERVICE] [--yes]   ended here and revoked there (RFC 7009)
  *   npm run admin -- --help                           this list (exit 0)
  * `npm run admin --` is `node auth/src/cli.ts` on Node 22.18 or newer (scripts/with-node.sh), which is
  * how the containers run it. It reads the same `.env` and settings as the service.
@@ -13,6 +15,7 @@
 import { createInterface } from 'node:readline/promises';
 import dotenv from 'dotenv';
 import { listClients, revokeClient, showClient, type ClientDetails, type ClientSummary } from './admin/clients.ts';
+import { listUpstreamTokens, revokeUpstreamTokens } from './admin/upstreams.ts';
 import { ConfigError, loadConfig, type Config } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { readKeySet, rotateSigningKey } from './oidc/keys.ts';
@@ -27,6 +30,10 @@ commands:
   clients list [--json]              every registered client, newest first
   clients show <client_id> [--json]  a client's registered metadata and its live grants
   clients revoke <client_id> [--yes] the client and everything it holds, gone
+  upstreams list [--json]            the tokens held for users at remote MCP servers (never the tokens)
+  upstreams revoke <user> [<service>] [--yes]
+                                     a user's authorization at one or every remote server, ended here
+                                     and revoked there when it has a revocation endpoint (RFC 7009)
   --help                             this text
 Works on the Redis storage of REDIS_URL (.env). docs/administration.md.
 `;
@@ -56,19 +63,24 @@ const processTerminal: Terminal = {
 };
 
 interface Command {
-  area: 'keys' | 'clients';
+  area: 'keys' | 'clients' | 'upstreams';
   action: string;
   clientId?: string;
+  /** upstreams revoke: the user, and the service (all when absent). */
+  user?: string;
+  service?: string;
   json: boolean;
   yes: boolean;
 }
 
-const ACTIONS: Record<string, { positional: number; flags: string[] }> = {
+const ACTIONS: Record<string, { positional: number; optional?: number; flags: string[] }> = {
   'keys list': { positional: 0, flags: [] },
   'keys rotate': { positional: 0, flags: [] },
   'clients list': { positional: 0, flags: ['--json'] },
   'clients show': { positional: 1, flags: ['--json'] },
   'clients revoke': { positional: 1, flags: ['--yes'] },
+  'upstreams list': { positional: 0, flags: ['--json'] },
+  'upstreams revoke': { positional: 1, optional: 1, flags: ['--yes'] },
 };
 
 function parse(argv: string[]): Command | undefined {
@@ -76,11 +88,15 @@ function parse(argv: string[]): Command | undefined {
   const spec = ACTIONS[`${area} ${action}`];
   const flags = rest.filter((a) => a.startsWith('--'));
   const positional = rest.filter((a) => !a.startsWith('--'));
-  if (!spec || positional.length !== spec.positional || flags.some((f) => !spec.flags.includes(f))) return undefined;
+  const count = positional.length;
+  if (!spec || count < spec.positional || count > spec.positional + (spec.optional ?? 0)) return undefined;
+  if (flags.some((f) => !spec.flags.includes(f))) return undefined;
   return {
     area: area as Command['area'],
     action: action!,
     clientId: positional[0],
+    user: positional[0],
+    service: positional[1],
     json: flags.includes('--json'),
     yes: flags.includes('--yes'),
   };
@@ -115,9 +131,9 @@ export async function run(
   const store = createStore({ redis: config.redis }, createLogger('warn'));
   try {
     if (store instanceof RedisStore) await store.connected(CLI_STORAGE_WAIT_MS);
-    return command.area === 'keys'
-      ? await keys(store, config, command.action, out, err)
-      : await clients(store, command, out, terminal);
+    if (command.area === 'keys') return await keys(store, config, command.action, out, err);
+    if (command.area === 'upstreams') return await upstreamsCommand(store, config, command, out, err, terminal);
+    return await clients(store, command, out, terminal);
   } catch (e) {
     if (!(e instanceof StorageUnavailable)) throw e;
     err(`${e.message}\n`);
@@ -191,6 +207,57 @@ async function clients(store: Store, command: Command, out: (s: string) => void,
       `${plural(revoked.registration_access_tokens, 'registration access token')}.\n`,
   );
   return 0;
+}
+
+async function upstreamsCommand(
+  store: Store,
+  config: Config,
+  command: Command,
+  out: (s: string) => void,
+  err: (s: string) => void,
+  terminal: Terminal,
+): Promise<number> {
+  if (command.action === 'list') {
+    const held = await listUpstreamTokens(store, config.upstreamTokenKey);
+    if (command.json) out(`${JSON.stringify(held, null, 2)}\n`);
+    else if (!held.length) out('No tokens are held at remote MCP servers.\n');
+    else {
+      out(
+        table([
+          ['SERVICE', 'USER', 'OBTAINED', 'EXPIRES', 'REFRESH', 'SCOPE'],
+          ...held.map((h) => [
+            h.service,
+            clean(h.user),
+            h.obtained_at ? time(h.obtained_at) : '-',
+            h.expires_at ? time(h.expires_at) : '-',
+            h.refreshable ? 'yes' : 'no',
+            clean(h.scope ?? '-'),
+          ]),
+        ]),
+      );
+    }
+    return 0;
+  }
+  const user = command.user!;
+  const service = command.service;
+  if (service !== undefined && !config.services.some((s) => s.name === service && s.remote?.auth?.mode === 'user')) {
+    err(`${clean(service)} is not a remote MCP server with MCP_<SERVICE>_AUTH=user in this configuration.\n`);
+    return EX_USAGE;
+  }
+  if (!command.yes) {
+    const question = `End ${clean(user)}'s authorization at ${service ? clean(service) : 'every remote MCP server'}? [y/N] `;
+    if (!/^y(es)?$/i.test((await terminal.ask(question)).trim())) {
+      out('Nothing revoked.\n');
+      return 1;
+    }
+  }
+  const ended = await revokeUpstreamTokens(store, config, user, service);
+  out(
+    ended.length
+      ? `Ended ${clean(user)}'s authorization at ${ended.join(', ')}; their clients' next calls there are refused until they authorize again.\n`
+      : `${clean(user)} holds no authorization at ${service ? clean(service) : 'any remote MCP server'}.\n`,
+  );
+  return ended.length ? 0 : 1;
 }
 
 function clientTable(list: ClientSummary[]): string {

@@ -95,6 +95,15 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     }
   }
 
+  // oidc-provider's notes about its development conveniences (its own login pages, development
+  // keys, default policies): this stand-in uses them on purpose, so they are not printed.
+  const { warn, info } = console;
+  const quiet =
+    (print: (...a: unknown[]) => void) =>
+    (...args: unknown[]) =>
+      String(args[0]).startsWith('oidc-provider ') ? undefined : print(...args);
+  console.warn = quiet(warn);
+  console.info = quiet(info);
   const provider = new Provider(issuer, {
     adapter: StandinAdapter,
     clients: [
@@ -113,8 +122,8 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     features: {
       devInteractions: { enabled: true },
       registration: { enabled: true },
-      revocation: { enabled: true },
-      introspection: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: () => true },
+      introspection: { enabled: true, allowedPolicy: () => true },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -136,6 +145,8 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     // A refresh token whether or not offline_access was asked for (as many MCP servers do).
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
+      Interaction: 600,
+      Session: 3600,
       AccessToken: options.accessTokenTtl,
       RefreshToken: 86_400,
       Grant: 86_400,
@@ -143,6 +154,8 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     },
     rotateRefreshToken: true,
   });
+  console.warn = warn;
+  console.info = info;
   provider.on('server_error', (_ctx, err) => console.error('upstream stand-in:', err));
   const requests: string[] = [];
   const asHandler = provider.callback();
