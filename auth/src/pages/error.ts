@@ -16,7 +16,9 @@ export function renderError(p: {
       <p>${p.message}</p>
       ${p.detail && html`<p class="small">${p.detail}</p>`}
       ${p.retryHref && html`<p class="actions"><a class="button primary" href="${p.retryHref}">Try again</a></p>`}
-      ${p.backHref &&
-      html`<p class="actions"><a class="button primary" href="${p.backHref}">Return to the application</a></p>`}`,
+      ${
+        p.backHref &&
+        html`<p class="actions"><a class="button primary" href="${p.backHref}">Return to the application</a></p>`
+      }`,
   });
 }
