@@ -114,13 +114,9 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       })
     : undefined;
   const grantEnded: GrantEnded | undefined = upstreams
-    ? async ({ accountId, resources }) => {
-        for (const resource of resources) {
-          const name = registry.byResource(resource)?.name;
-          const service = name === undefined ? undefined : upstreams.get(name);
-          if (service?.mode === 'user' && (await service.revoke(accountId).catch(() => false))) {
-            logger.info({ user: accountId, service: name }, 'upstream authorization revoked with the grant');
-          }
+    ? async (grant) => {
+        for (const service of await upstreams.grantEnded(grant, (r) => registry.byResource(r)?.name)) {
+          logger.info({ user: grant.accountId, service }, 'upstream authorization revoked with the grant');
         }
       }
     : undefined;

@@ -15,7 +15,7 @@
 import { createInterface } from 'node:readline/promises';
 import dotenv from 'dotenv';
 import { listClients, revokeClient, showClient, type ClientDetails, type ClientSummary } from './admin/clients.ts';
-import { listUpstreamTokens, revokeUpstreamTokens } from './admin/upstreams.ts';
+import { listUpstreamTokens, revokeUpstreamTokens, upstreamGrantEnded } from './admin/upstreams.ts';
 import { ConfigError, loadConfig, type Config } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { readKeySet, rotateSigningKey } from './oidc/keys.ts';
@@ -133,7 +133,7 @@ export async function run(
     if (store instanceof RedisStore) await store.connected(CLI_STORAGE_WAIT_MS);
     if (command.area === 'keys') return await keys(store, config, command.action, out, err);
     if (command.area === 'upstreams') return await upstreamsCommand(store, config, command, out, err, terminal);
-    return await clients(store, command, out, terminal);
+    return await clients(store, config, command, out, terminal);
   } catch (e) {
     if (!(e instanceof StorageUnavailable)) throw e;
     err(`${e.message}\n`);
@@ -169,7 +169,13 @@ async function keys(
   return 0;
 }
 
-async function clients(store: Store, command: Command, out: (s: string) => void, terminal: Terminal): Promise<number> {
+async function clients(
+  store: Store,
+  config: Config,
+  command: Command,
+  out: (s: string) => void,
+  terminal: Terminal,
+): Promise<number> {
   const json = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
   if (command.action === 'list') {
     const list = await listClients(store);
@@ -196,7 +202,7 @@ async function clients(store: Store, command: Command, out: (s: string) => void,
       return 1;
     }
   }
-  const revoked = await revokeClient(store, id);
+  const revoked = await revokeClient(store, id, await upstreamGrantEnded(store, config));
   if (!revoked) {
     out(`No registered client with id ${clean(id)}.\n`);
     return 1;

@@ -5,6 +5,8 @@
  * own registration there).
  */
 import { run, type Terminal } from '../../auth/src/cli.ts';
+import { upstreamGrantEnded } from '../../auth/src/admin/upstreams.ts';
+import { loadConfig } from '../../auth/src/config/load.ts';
 import { createLogger } from '../../auth/src/log.ts';
 import { createStore } from '../../auth/src/storage/index.ts';
 import type { Store } from '../../auth/src/storage/store.ts';
@@ -95,6 +97,16 @@ test('revoke: asks first, refuses unknown services, ends the grant here and at t
     code: 1,
     output: 'github:1 holds no authorization at any remote MCP server.\n',
   });
+});
+
+test("clients revoke: each grant it ends ends its user's authorization at that grant's remote servers", async () => {
+  const vault = new UpstreamTokenVault(store, await loadUpstreamKey(store));
+  await vault.save('remote', 'github:3', { access_token: 'upstream-access-secret-3' });
+  const ended = await upstreamGrantEnded(store, loadConfig(env));
+  await ended!({ accountId: 'github:3', resources: ['http://127.0.0.1:8000/echo-stateful/mcp'] });
+  expect(await vault.find('remote', 'github:3')).toBeDefined();
+  await ended!({ accountId: 'github:3', resources: ['http://127.0.0.1:8000/remote/mcp'] });
+  expect(await vault.find('remote', 'github:3')).toBeUndefined();
 });
 
 test('--help lists the upstreams commands', async () => {

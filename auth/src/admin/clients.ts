@@ -4,7 +4,7 @@
  * Pure data: every function takes a Store and returns plain JSON-ready objects; printing is the
  * CLI's business. Key layout: docs/storage.md.
  */
-import { revokeClientGrants } from '../oidc/adapter.ts';
+import { revokeClientGrants, type GrantEnded } from '../oidc/adapter.ts';
 import { accountKey, clientGrantsKey, CONSENT_PREFIX, grantKey, modelKey } from '../storage/keys.ts';
 import { RevocationFeed } from '../storage/revocation-feed.ts';
 import type { Json, Store } from '../storage/store.ts';
@@ -146,7 +146,12 @@ export async function showClient(store: Store, clientId: string): Promise<Client
  * revocation channel, so every /verify drops cached tokens at once), then remembered consents.
  * Undefined when no such client is registered.
  */
-export async function revokeClient(store: Store, clientId: string): Promise<Revoked | undefined> {
+export async function revokeClient(
+  store: Store,
+  clientId: string,
+  /** Told of each grant ended: its user's authorizations at remote MCP servers end with it. */
+  grantEnded?: GrantEnded,
+): Promise<Revoked | undefined> {
   // A Client ID Metadata Document client (an https URL) is never stored, but its grants are.
   const grants = (await liveGrants(store, clientId)).length;
   if (!(await findClient(store, clientId)) && grants === 0) return undefined;
@@ -155,7 +160,7 @@ export async function revokeClient(store: Store, clientId: string): Promise<Revo
   const ownTokens = tokenKeys.filter((_, i) => tokens[i]?.clientId === clientId);
   await store.delete(modelKey('Client', clientId), ...ownTokens);
   // This process follows nothing: the feed only publishes, and every running /verify hears it.
-  await revokeClientGrants(store, new RevocationFeed(store), clientId);
+  await revokeClientGrants(store, new RevocationFeed(store), clientId, grantEnded);
   // consent:<accountId>:<clientId>; account ids contain `:` themselves, so match the suffix.
   const consents = await collect(store.keys(CONSENT_PREFIX), (k) => k.endsWith(`:${clientId}`));
   await store.delete(...consents);

@@ -5,6 +5,7 @@
  * revocation endpoint), as when the user's grant at the gateway is revoked.
  */
 import type { Config } from '../config/load.ts';
+import type { GrantEnded } from '../oidc/adapter.ts';
 import { createLogger } from '../log.ts';
 import { UPSTREAM_TOKEN_KEY_KEY } from '../storage/keys.ts';
 import type { Store } from '../storage/store.ts';
@@ -44,6 +45,20 @@ export async function listUpstreamTokens(store: Store, configured: string | unde
     });
   }
   return held.sort((a, b) => a.service.localeCompare(b.service) || a.user.localeCompare(b.user));
+}
+
+/** For `clients revoke`: each grant ended ends its user's authorizations at remote servers. */
+export async function upstreamGrantEnded(store: Store, config: Config): Promise<GrantEnded | undefined> {
+  const key = await existingKey(store, config.upstreamTokenKey);
+  if (!key || !config.services.some((s) => s.remote?.auth?.mode === 'user')) return undefined;
+  const upstreams = new Upstreams(config.services, {
+    store,
+    publicUrl: config.publicUrl,
+    sealingKey: key,
+    logger: createLogger('warn'),
+  });
+  const byResource = new Map(config.services.map((s) => [s.resource, s.name]));
+  return async (grant) => void (await upstreams.grantEnded(grant, (r) => byResource.get(r)));
 }
 
 /** The services at which `user`'s authorization was ended. */

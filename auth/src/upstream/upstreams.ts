@@ -412,6 +412,24 @@ export class Upstreams {
     return { service: service.name, ...(await service.complete(query)) };
   }
 
+  /**
+   * A gateway grant ended (oidc/adapter.ts GrantEnded): its user's authorizations at the remote
+   * servers among its resources end with it, here and there (RFC 7009).
+   */
+  async grantEnded(
+    grant: { accountId: string; resources: string[] },
+    serviceOf: (resource: string) => string | undefined,
+  ): Promise<string[]> {
+    const ended: string[] = [];
+    for (const resource of grant.resources) {
+      const service = this.byName.get(serviceOf(resource) ?? '');
+      if (service?.mode === 'user' && (await service.revoke(grant.accountId).catch(() => false))) {
+        ended.push(service.name);
+      }
+    }
+    return ended;
+  }
+
   /** The user's grants at every upstream end (their gateway grant was revoked, or an operator said so). */
   async revokeUser(userId: string, service?: string): Promise<string[]> {
     const ended: string[] = [];
