@@ -125,3 +125,24 @@ test('refreshed ahead of expiry, once for many callers; a revoked upstream grant
   expect(await vault.find('echo-up', 'github:4')).toBeUndefined();
   expect(await t.token('github:4')).toBeUndefined();
 });
+
+test('a token due for refresh with time left still serves: the one refresh runs behind it, no caller waits', async () => {
+  let now = Date.now();
+  const t = tokens({ now: () => now });
+  await t.complete((await authorizeAtUpstream(await t.begin('github:5', '/x'))).searchParams);
+  const first = await t.token('github:5');
+  now += (600 - 50) * 1000; // due (the last 10 % of 600 s), 50 s of life left
+  const refreshes = t.stats.refreshes;
+  const served = await Promise.all([t.token('github:5'), t.token('github:5'), t.current('github:5')]);
+  expect(served.slice(0, 2)).toEqual([first, first]);
+  // Served, but not to be kept: the next caller asks again.
+  expect(served[2]).toEqual({ token: first, until: Math.floor(now / 1000) });
+  const deadline = Date.now() + 5000;
+  while ((await vault.find('echo-up', 'github:5'))?.access_token === first && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  expect(t.stats.refreshes).toBe(refreshes + 1);
+  const next = await t.token('github:5');
+  expect(next).not.toBe(first);
+  expect(decodeJwt(next!).payload.aud).toBe(`${upstream.url}/echo/mcp`);
+});

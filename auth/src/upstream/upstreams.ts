@@ -246,12 +246,14 @@ export class UpstreamService {
     }
     try {
       if (setup.machine) return `Bearer ${await setup.machine.token()}`;
-      const token = await setup.user!.token(userId);
-      if (!token) throw new UpstreamUnavailable('needs_authorization', `${this.name}: the user has not authorized it`);
-      const header = `Bearer ${token}`;
-      const tokens = await this.vault.find(this.name, userId);
-      const refreshAt = tokens?.expires_at ? tokens.expires_at * 1000 - 300_000 : Infinity;
-      this.memory.set(userId, { header, until: Math.min(now + MEMORY_TTL_MS, refreshAt) });
+      const current = await setup.user!.current(userId);
+      if (!current)
+        throw new UpstreamUnavailable('needs_authorization', `${this.name}: the user has not authorized it`);
+      const header = `Bearer ${current.token}`;
+      // Kept in memory until it is due for a refresh, and at most MEMORY_TTL_MS (a revocation or
+      // refresh by another replica is seen after that).
+      const until = Math.min(now + MEMORY_TTL_MS, current.until === undefined ? Infinity : current.until * 1000);
+      if (until > now) this.memory.set(userId, { header, until });
       return header;
     } catch (err) {
       if (err instanceof UpstreamUnavailable) throw err;

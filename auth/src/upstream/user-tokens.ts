@@ -27,6 +27,8 @@ import type { UpstreamTokens, UpstreamTokenVault } from './token-vault.ts';
 
 const PENDING_TTL_S = 600;
 const REFRESH_AHEAD_S = 300;
+/** A token due for a refresh still serves while at least this much of its life is left. */
+const BACKGROUND_MARGIN_S = 30;
 
 export class UpstreamAuthorizationError extends Error {
   readonly reason: 'state' | 'issuer' | 'denied' | 'refused' | 'unreachable' | 'malformed';
@@ -135,17 +137,33 @@ export class UserUpstreamTokens {
 
   /** A valid access token for the user at this upstream, or undefined: the user must authorize. */
   async token(userId: string): Promise<string | undefined> {
+    return (await this.current(userId))?.token;
+  }
+
+  /**
+   * The token to use now, and until when (epoch seconds) it may be used without asking again.
+   * Due for a refresh (5 minutes before expiry, or 10 % of a short lifetime): while more than
+   * BACKGROUND_MARGIN_S of its life is left, the token still serves and one refresh runs behind
+   * it, so no request waits; closer to its end, requests wait for that one refresh.
+   */
+  async current(userId: string): Promise<{ token: string; until?: number } | undefined> {
     const tokens = await this.o.vault.find(this.o.service, userId);
     if (!tokens) return undefined;
     const now = this.now();
-    const due = tokens.expires_at !== undefined && now >= tokens.expires_at - this.ahead(tokens);
-    if (!due) return tokens.access_token;
+    const refreshAt = tokens.expires_at === undefined ? undefined : tokens.expires_at - this.ahead(tokens);
+    if (refreshAt === undefined || now < refreshAt) return { token: tokens.access_token, until: refreshAt };
     if (!tokens.refresh_token) {
       // GitHub OAuth apps issue no refresh token: usable until it expires, then authorize again.
-      return tokens.expires_at! > now ? tokens.access_token : undefined;
+      return tokens.expires_at! > now ? { token: tokens.access_token, until: tokens.expires_at } : undefined;
+    }
+    if (tokens.expires_at! - now > BACKGROUND_MARGIN_S) {
+      void this.refresh(userId, tokens).catch(() => undefined);
+      return { token: tokens.access_token, until: now };
     }
     const fresh = await this.refresh(userId, tokens);
-    return fresh?.access_token;
+    if (!fresh) return undefined;
+    const until = fresh.expires_at === undefined ? undefined : fresh.expires_at - this.ahead(fresh);
+    return { token: fresh.access_token, until };
   }
 
   /** The upstream answered 401 with this token: refresh once, or end the upstream grant. */
