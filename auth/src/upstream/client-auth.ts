@@ -13,7 +13,12 @@ import jwt from 'jsonwebtoken';
 export type ClientAuthentication =
   | { method: 'none' }
   | { method: 'client_secret_basic' | 'client_secret_post'; secret: string }
-  | { method: 'private_key_jwt'; key: KeyObject; kid?: string }
+  /**
+   * `audience`: the authorization server's issuer when it is known (RFC 7523bis §4: the issuer
+   * identifier, not an endpoint, so that an assertion cannot be replayed at another server's
+   * endpoint); else the token endpoint (RFC 7523 §3 allows it).
+   */
+  | { method: 'private_key_jwt'; key: KeyObject; kid?: string; audience?: string }
   /** PEM texts: the client certificate and its key, and the CA that signed the server's, if not public. */
   | { method: 'tls_client_auth'; cert: string; key: string; ca?: string };
 
@@ -47,12 +52,20 @@ export function authenticateClient(
   if (auth.method === 'client_secret_post') form.set('client_secret', auth.secret);
   if (auth.method === 'private_key_jwt') {
     form.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-    // RFC 7523 §3: iss and sub the client, aud the token endpoint, a fresh jti, a short life.
+    // RFC 7523 §3: iss and sub the client, aud the server (its issuer, or its token endpoint), a
+    // fresh jti, a short life.
     const now = client.nowSeconds;
     form.set(
       'client_assertion',
       jwt.sign(
-        { iss: clientId, sub: clientId, aud: client.tokenUrl, jti: randomUUID(), iat: now, exp: now + 60 },
+        {
+          iss: clientId,
+          sub: clientId,
+          aud: auth.audience ?? client.tokenUrl,
+          jti: randomUUID(),
+          iat: now,
+          exp: now + 60,
+        },
         auth.key,
         {
           algorithm: signingAlgorithm(auth.key),

@@ -127,6 +127,26 @@ function sameResource(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
+/**
+ * Whether protected resource metadata found at `location` may describe `server`. RFC 9728 §3.3:
+ * its `resource` is the identifier into which the well-known suffix was inserted to make
+ * `location`: the server's URL for the path-suffixed location, its origin for the root one. A
+ * location named by the server's challenge (§5.1) may describe the server or a resource that
+ * contains it: the same origin, a path the server's path lies under (as the MCP SDK's clients
+ * check it, checkResourceAllowed).
+ */
+function resourceDescribes(resource: string, server: URL, location: string, fromChallenge: boolean): boolean {
+  if (sameResource(resource, server.href)) return true;
+  const r = URL.parse(resource);
+  if (!r || r.origin !== server.origin || r.search || r.hash) return false;
+  if (!fromChallenge)
+    return (
+      location === `${server.origin}/.well-known/oauth-protected-resource` && sameResource(resource, server.origin)
+    );
+  const dir = (p: string) => (p.endsWith('/') ? p : `${p}/`);
+  return dir(server.pathname).startsWith(dir(r.pathname));
+}
+
 export async function discoverUpstream(
   serverUrl: string,
   options: DiscoveryOptions = {},
@@ -134,37 +154,57 @@ export async function discoverUpstream(
   const server = new URL(serverUrl);
   checkSecure(server, 'the upstream MCP server');
 
-  // 1. The challenge: an MCP request without a token (initialize, as a client would start).
+  // 1. The challenge: MCP requests without a token, as a client starts. A server that lets
+  // `initialize` through without one (it challenges per operation) is asked for `tools/list`,
+  // what a client asks next, in the session it opened, if any.
+  const probe = async (method: string, id: number, headers: Record<string, string> = {}) => {
+    try {
+      const res = await (options.fetch ?? fetch)(server, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method,
+          params:
+            method === 'initialize'
+              ? {
+                  protocolVersion: '2025-11-25',
+                  capabilities: {},
+                  clientInfo: { name: 'mcp-oauth-gateway', version: '1' },
+                }
+              : {},
+        }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+      });
+      await res.body?.cancel();
+      return res;
+    } catch (err) {
+      throw new UpstreamDiscoveryError('unreachable', `${server.href}: ${(err as Error).message}`);
+    }
+  };
   let challenge: Record<string, string> = {};
-  try {
-    const res = await (options.fetch ?? fetch)(server, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'mcp-oauth-gateway', version: '1' },
-        },
-      }),
-      redirect: 'error',
-      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+  const opened = await probe('initialize', 0);
+  if (opened.status === 401) {
+    challenge = challengeParams(opened.headers.get('www-authenticate'));
+  } else if (opened.ok) {
+    const session = opened.headers.get('mcp-session-id');
+    const listed = await probe('tools/list', 1, {
+      'mcp-protocol-version': '2025-11-25',
+      ...(session ? { 'mcp-session-id': session } : {}),
     });
-    await res.body?.cancel();
-    if (res.status === 401) challenge = challengeParams(res.headers.get('www-authenticate'));
-  } catch (err) {
-    throw new UpstreamDiscoveryError('unreachable', `${server.href}: ${(err as Error).message}`);
+    if (listed.status === 401) challenge = challengeParams(listed.headers.get('www-authenticate'));
   }
 
   let prm: Json | undefined;
+  let found = '';
   for (const location of challenge.resource_metadata ? [challenge.resource_metadata] : prmLocations(server)) {
     const url = URL.parse(location);
     if (!url) continue;
     checkSecure(url, 'the protected resource metadata');
     prm = await getJson(url.href, options);
+    found = url.href;
     if (prm) break;
   }
 
@@ -172,7 +212,7 @@ export async function discoverUpstream(
 
   const resource = str(prm.resource);
   // RFC 9728 §3.3: the metadata is for this server, or it is not to be used.
-  if (!resource || !sameResource(resource, server.href)) {
+  if (!resource || !resourceDescribes(resource, server, found, challenge.resource_metadata !== undefined)) {
     throw new UpstreamDiscoveryError(
       'resource_mismatch',
       `the protected resource metadata is for ${resource ?? 'no resource'}, not ${server.href}`,

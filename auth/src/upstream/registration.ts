@@ -54,6 +54,7 @@ export function clientMetadataDocument(
 ): Record<string, unknown> {
   return {
     client_id: `${publicUrl}/.well-known/oauth-client/${service}`,
+    application_type: 'web',
     client_name: `MCP OAuth Gateway (${service})`,
     client_uri: publicUrl,
     redirect_uris: [redirectUri],
@@ -98,8 +99,10 @@ export async function upstreamClient(as: UpstreamAuthorization, options: Registr
     res = await (options.fetch ?? fetch)(as.registrationEndpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      // RFC 7591 §2.
+      // RFC 7591 §2; application_type (OpenID Connect Registration §2, MCP SEP-837): a web
+      // application, the gateway being a server with https redirect URIs.
       body: JSON.stringify({
+        application_type: 'web',
         client_name: `MCP OAuth Gateway (${service})`,
         client_uri: publicUrl,
         redirect_uris: [redirectUri],

@@ -160,7 +160,14 @@ export class UpstreamService {
         }
       : await discoverUpstream(url, { fetch: this.fetch, timeoutMs: this.remote.timeoutMs });
     const scope = auth.scope ?? as.scope;
-    const configured = auth.client;
+    // A signed assertion names the server by its issuer when discovery found one (client-auth.ts).
+    const configured = auth.client && {
+      ...auth.client,
+      auth:
+        auth.client.auth.method === 'private_key_jwt' && as.via !== 'explicit'
+          ? { ...auth.client.auth, audience: as.issuer }
+          : auth.client.auth,
+    };
     if (this.mode === 'client_credentials') {
       const machine = new ClientCredentialsSource({
         tokenUrl: as.tokenEndpoint,
@@ -340,7 +347,19 @@ export class UpstreamService {
   /** The upstream refused the user's tokens for good: drop them here (it has already ended them). */
   async forget(userId: string): Promise<void> {
     this.memory.delete(userId);
-    if (this.mode === 'user') await this.vault.delete(this.name, userId);
+    if (this.mode !== 'user') return;
+    await this.vault.delete(this.name, userId);
+    this.rediscover();
+  }
+
+  /**
+   * The next authorization finds the server's authorization anew: its protected resource metadata
+   * may now name another authorization server (a migration, MCP SEP-2352), where the gateway then
+   * registers. Held tokens keep working meanwhile; the stats of the old setup are kept.
+   */
+  private rediscover(): void {
+    this.setupPromise = undefined;
+    this.lastFailure = undefined;
   }
 
   /** Ends the user's grant at this upstream (RFC 7009 where it has a revocation endpoint). */
