@@ -56,6 +56,14 @@ export async function boot(env: NodeJS.ProcessEnv = process.env): Promise<Booted
   const store = createStore({ redis: config.redis }, logger);
   await storageReady(store, logger);
   const service = await createAuthService({ config, store, logger });
+  // Remote MCP servers the gateway could never become a client of stop the start, as any setting does.
+  const problems = (await service.upstreams?.startupProblems(logger)) ?? [];
+  if (problems.length) {
+    logger.flush();
+    process.stderr.write(`${new ConfigError(problems).message}\nSee docs/upstreams.md and docs/configuration.md.\n`);
+    await store.close().catch(() => undefined);
+    process.exit(78); // EX_CONFIG
+  }
   return { config, logger, store, service };
 }
 

@@ -167,6 +167,12 @@ test('a user: both screens through Traefik, then the upstream revoked becomes th
   });
   expect(refresh.status).toBe(400);
   expect(await refresh.json()).toMatchObject({ error: 'invalid_grant' });
+
+  // What an operator sees of it (/metrics, internal: the auth service's own port).
+  const metrics = await (await fetch(`${auth.url}/metrics`)).text();
+  expect(metrics).toContain('upstream_token_acquisitions_total{service="remote"} 1');
+  expect(metrics).toMatch(/upstream_failures_total\{service="remote",reason="upstream_401"\} [1-9]/);
+  expect(metrics).toContain('upstream_token_acquisitions_total{service="machine"} 1');
 }, 60_000);
 
 test.each([

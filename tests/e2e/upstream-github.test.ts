@@ -13,7 +13,14 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { authorizeInBrowser, launchBrowser, newPage, startCallbackServer, type PageKind } from '../support/browser.ts';
+import {
+  authorizeInBrowser,
+  launchBrowser,
+  newPage,
+  startCallbackServer,
+  UnexpectedPageError,
+  type PageKind,
+} from '../support/browser.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
 import { TestOAuthProvider } from '../support/mcp-client.ts';
 import { startStack, type Stack } from '../support/stack.ts';
@@ -69,6 +76,14 @@ beforeAll(async () => {
       MCP_GITHUB_AUTHORIZATION_URL: `${app.baseUrl}/login/oauth/authorize`,
       MCP_GITHUB_TOKEN_URL: `${app.baseUrl}/login/oauth/access_token`,
       MCP_GITHUB_SCOPE: 'repo read:org',
+      // The same app with a wrong secret: GitHub refuses the code exchange.
+      MCP_BADGH_ENABLED: 'true',
+      MCP_BADGH_URL: mcpUrl,
+      MCP_BADGH_AUTH: 'user',
+      MCP_BADGH_CLIENT_ID: app.clientId,
+      MCP_BADGH_CLIENT_SECRET: 'not the secret',
+      MCP_BADGH_AUTHORIZATION_URL: `${app.baseUrl}/login/oauth/authorize`,
+      MCP_BADGH_TOKEN_URL: `${app.baseUrl}/login/oauth/access_token`,
     },
   });
 }, 60_000);
@@ -125,4 +140,42 @@ test('GitHub login at the gateway, the GitHub app authorized once, tools called 
   expect(app.requests).toEqual(
     expect.arrayContaining(['GET /login/oauth/authorize', 'POST /login/oauth/access_token']),
   );
+}, 60_000);
+
+test('the upstream refuses the gateway (wrong client secret): a page naming it and why, and the application gets access_denied', async () => {
+  class BrowserProvider extends TestOAuthProvider {
+    override get redirectUrl() {
+      return callback.url;
+    }
+    override get clientMetadata() {
+      return { ...super.clientMetadata, redirect_uris: [callback.url] };
+    }
+  }
+  const provider = new BrowserProvider('Refused client');
+  const url = new URL(`${stack.url}/badgh/mcp`);
+  const probe = new Client({ name: 'refused', version: '1.0.0' });
+  await expect(probe.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }))).rejects.toThrow();
+  const page = await newPage(browser);
+  try {
+    const failed = await authorizeInBrowser(page, provider.authorizationUrl!.href, {
+      login: 'octocat',
+      consent: 'allow',
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(UnexpectedPageError);
+    expect((failed as UnexpectedPageError).heading).toBe('badgh: the server refused the gateway');
+    const text = await page.locator('main').innerText();
+    expect(text).toContain('incorrect_client_credentials');
+    expect(text).toContain('Nothing was stored and the application was not given access to badgh.');
+    // Back to the application, which learns that access was denied (no code).
+    const back = page.waitForRequest((r) => r.url().startsWith(callback.url));
+    await page.getByRole('link', { name: 'Return to the application' }).click();
+    const answer = new URL((await back).url());
+    expect(answer.searchParams.get('error')).toBe('access_denied');
+    expect(answer.searchParams.get('code')).toBeNull();
+  } finally {
+    await page.context().close();
+  }
 }, 60_000);

@@ -224,3 +224,10 @@ test("revoking the client's grant at the gateway revokes the user's tokens at th
   expect(upstream.liveTokens(PERSON)).toBe(0);
   expect(upstream.requests).toContain('POST /token/revocation');
 });
+
+test("no upstream token ever reached the gateway's logs", () => {
+  const issued = upstream.issued();
+  expect(issued.length).toBeGreaterThan(5);
+  const output = stack.output();
+  for (const token of issued) expect(output).not.toContain(token);
+});

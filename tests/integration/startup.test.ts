@@ -81,3 +81,41 @@ test('GitHub with an empty ALLOWED_GITHUB_USERS: the startup log says nobody can
   expect(run.stdout).not.toContain('secret-value-123');
   expect(run.stdout).not.toContain('password:');
 });
+
+test('a remote MCP server whose authorization server offers no way to become its client stops the start (78)', async () => {
+  // An MCP server with protected resource metadata, and an authorization server with metadata but
+  // neither registration nor Client ID Metadata Documents.
+  const { createServer } = await import('node:http');
+  const server = createServer((req, res) => {
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const json = (body: object) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (req.url === '/.well-known/oauth-protected-resource/mcp') {
+      return json({ resource: `${base}/mcp`, authorization_servers: [base] });
+    }
+    if (req.url === '/.well-known/oauth-authorization-server') {
+      return json({ issuer: base, authorization_endpoint: `${base}/authorize`, token_endpoint: `${base}/token` });
+    }
+    res
+      .writeHead(401, {
+        'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
+      })
+      .end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const run = await start({
+      PORT: String(await freePort()),
+      MCP_CLOSED_ENABLED: 'true',
+      MCP_CLOSED_URL: `http://127.0.0.1:${port}/mcp`,
+      MCP_CLOSED_AUTH: 'user',
+    });
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(
+      `MCP_CLOSED_URL: http://127.0.0.1:${port} offers neither Client ID Metadata Documents nor dynamic registration: set MCP_CLOSED_CLIENT_ID (and _CLIENT_SECRET).`,
+    );
+    expect(run.stdout).not.toContain('listening');
+  } finally {
+    server.close();
+  }
+});

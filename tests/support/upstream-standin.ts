@@ -27,7 +27,7 @@ export interface UpstreamStandin {
   accepted: string[];
   /** Requests the MCP server answered 401, by why: `none` (no token) or `inactive`. */
   unauthorized: { none: number; inactive: number };
-  /** Every access and refresh token the authorization server issued (their text). */
+  /** Every access and refresh token the authorization server ever issued (their text). */
   issued: () => string[];
   /** Live refresh tokens and access tokens of a user. */
   liveTokens: (accountId: string) => number;
@@ -63,6 +63,8 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
   const issuer = `http://127.0.0.1:${asPort}`;
   const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
 
+  /** Every access and refresh token ever issued, revoked ones included. */
+  const everIssued = new Set<string>();
   // Storage the test can see into: every model by name and id.
   const models = new Map<string, Map<string, AdapterPayload>>();
   const table = (name: string) => models.get(name) ?? models.set(name, new Map()).get(name)!;
@@ -73,6 +75,7 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     }
     async upsert(id: string, payload: AdapterPayload) {
       table(this.name).set(id, payload);
+      if (['AccessToken', 'RefreshToken', 'ClientCredentials'].includes(this.name)) everIssued.add(id);
     }
     async find(id: string) {
       return table(this.name).get(id);
@@ -245,7 +248,7 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     accepted,
     unauthorized,
     requests,
-    issued: () => ['AccessToken', 'RefreshToken', 'ClientCredentials'].flatMap((name) => [...table(name).keys()]),
+    issued: () => [...everIssued],
     liveTokens: live,
     revokeUser(accountId) {
       for (const name of ['AccessToken', 'RefreshToken', 'Grant', 'AuthorizationCode']) {

@@ -147,9 +147,11 @@ export async function requestToken(request: {
   if (res.status >= 500) {
     throw new UpstreamTokenError('unavailable', `${tokenUrl} answered ${res.status}`, { status: res.status });
   }
-  if (!res.ok) {
+  // GitHub answers token errors with 200 and an `error` member (its OAuth apps' documented
+  // behaviour, "Troubleshooting OAuth app access token request errors"): an error either way.
+  if (!res.ok || typeof body?.error === 'string') {
     const code = typeof body?.error === 'string' ? body.error : undefined;
-    throw new UpstreamTokenError('refused', `${tokenUrl} refused (${res.status}${code ? ` ${code}` : ''})`, {
+    throw new UpstreamTokenError('refused', `${tokenUrl} refused the request (${code ?? `HTTP ${res.status}`})`, {
       oauthError: code,
       status: res.status,
     });

@@ -16,6 +16,7 @@
  */
 import type { RemoteConfig, UpstreamAuthConfig } from '../config/upstream.ts';
 import type { ServiceConfig } from '../config/load.ts';
+import { serviceSettingName } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { upstreamAuthorizationKey } from '../storage/keys.ts';
 import type { Json, Store } from '../storage/store.ts';
@@ -411,6 +412,36 @@ export class Upstreams {
 
   get size(): number {
     return this.byName.size;
+  }
+
+  /**
+   * At startup: each `user` service without a configured client is set up (discovery, then
+   * registration) within `timeoutMs`. A server whose authorization server offers the gateway no
+   * way to become its client (neither Client ID Metadata Documents nor registration), or whose
+   * metadata is not https, is a configuration that cannot work: returned as problems, and the
+   * gateway does not start. A server that cannot be reached now is only warned about: it is set up
+   * at first need.
+   */
+  async startupProblems(logger: Logger, timeoutMs = 5000): Promise<string[]> {
+    const problems: string[] = [];
+    await Promise.all(
+      this.all
+        .filter((s) => s.mode === 'user' && !s.remote.auth.client)
+        .map(async (service) => {
+          const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
+          try {
+            if ((await Promise.race([service.setup(), timeout])) === 'timeout') {
+              logger.warn({ service: service.name }, 'remote MCP server not ready in time: set up at first use');
+            }
+          } catch (err) {
+            const fatal =
+              (err instanceof UpstreamRegistrationError && err.reason === 'no_registration') ||
+              (err instanceof UpstreamDiscoveryError && err.reason === 'insecure');
+            if (fatal) problems.push(`${serviceSettingName(service.name, 'URL')}: ${(err as Error).message}.`);
+          }
+        }),
+    );
+    return problems;
   }
 
   /** The authorization in flight under `state`: its service and where it resumes (not taken). */
