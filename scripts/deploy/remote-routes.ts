@@ -5,7 +5,8 @@
  * scripts/compose.ts writes it from .env before every `docker compose` (so `just up` after an edit
  * of .env routes what .env says); it is not committed. Per service S at URL U:
  *   router mcp-S          `/S/mcp`, `/S/mcp/`: the chain (UPSTREAM_CHAIN with MCP_S_AUTH, else CHAIN),
- *                          then mcp-S-answers, then mcp-S-path
+ *                          then mcp-S-answers, mcp-S-withhold, mcp-S-path
+ *   mcp-S-withhold        the server's WWW-Authenticate removed (below mcp-S-answers)
  *   mcp-S-answers         errors middleware: the server's 401, 502, 504 (and Traefik's own when it
  *                          cannot reach it or it is too slow) answered by the auth service at
  *                          /verify/upstream/S/{status} (auth/src/upstream/edge-answers.ts), which
@@ -109,6 +110,7 @@ export function remoteRoutesFile(routes: readonly RemoteRoute[], domain: string)
       middlewares: [
         r.upstreamAuth ? UPSTREAM_CHAIN_MIDDLEWARE : CHAIN_MIDDLEWARE,
         `${router}-answers`,
+        `${router}-withhold`,
         `${router}-path`,
       ].map((m) => (m.startsWith(router) ? m : `${m}@file`)),
       service: router,
@@ -121,6 +123,10 @@ export function remoteRoutesFile(routes: readonly RemoteRoute[], domain: string)
         query: edgeAnswerPath(r.name, '{status}'),
       },
     };
+    // Below the errors middleware (nearer the server): the server's own challenges, which name its
+    // own authorization server, never reach the client (a 403 goes on without one); the gateway's
+    // answer for a 401, written by the errors middleware above, keeps its challenge.
+    middlewares[`${router}-withhold`] = { headers: { customResponseHeaders: { 'WWW-Authenticate': '' } } };
     // The chain's strip-prefix and the server's own path in one: `/S/mcp…` → `<U's path>…`.
     middlewares[`${router}-path`] = {
       replacePathRegex: { regex: `^/${escapeRegex(r.name)}/mcp`, replacement: r.url.pathname.replaceAll('$', '$$') },

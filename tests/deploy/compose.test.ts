@@ -336,7 +336,7 @@ describe('scripts/compose.ts', () => {
       rule: 'Host(`mcp.example.com`) && (Path(`/github/mcp`) || Path(`/github/mcp/`))',
       entryPoints: ['websecure'],
       priority: 100,
-      middlewares: ['mcp-chain-upstream@file', 'mcp-github-answers', 'mcp-github-path'],
+      middlewares: ['mcp-chain-upstream@file', 'mcp-github-answers', 'mcp-github-withhold', 'mcp-github-path'],
       service: 'mcp-github',
     });
     expect(file.http.middlewares!['mcp-github-answers']).toEqual({

@@ -287,7 +287,9 @@ function remoteProxy(name: string, upstream: Upstream, auth: { host: string; por
           }
         : {}),
     },
-    headers: { request: { set: { Host: [hostport] } } },
+    // Its own challenges name its own authorization server: withheld (a 401 is answered by the
+    // auth service below, with the gateway's).
+    headers: { request: { set: { Host: [hostport] } }, response: { delete: ['WWW-Authenticate'] } },
     handle_response: [
       {
         match: { status_code: [...EDGE_ANSWER_STATUSES] },
