@@ -45,3 +45,10 @@ export const loadLine = (): string =>
   `load:     ${loadavg()
     .map((l) => l.toFixed(2))
     .join(' ')} (1, 5, 15 min averages before the run)`;
+
+/** A bench's option that must be a positive whole number (`--name n`), or a clear error. */
+export function positiveOption(args: Record<string, unknown>, name: string): number {
+  const n = Number(args[name]);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
+  return n;
+}

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { cpuOf as procCpu, loadLine, machineBusy } from '../proc.ts';
+import { cpuOf as procCpu, loadLine, machineBusy, positiveOption } from '../proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROXY_MAIN = fileURLToPath(new URL('../../mcp-services/proxy/src/main.ts', import.meta.url));
@@ -50,11 +50,7 @@ if (args.help) {
   console.log('                        [--profile dir]   (see bench/proxy/README.md)');
   process.exit(0);
 }
-const positive = (name: 'duration' | 'warmup' | 'sessions' | 'idle' | 'concurrency'): number => {
-  const n = Number(args[name]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
+const positive = (name: keyof typeof args): number => positiveOption(args, name);
 const opts = {
   duration: positive('duration'),
   warmup: positive('warmup'),

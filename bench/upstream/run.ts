@@ -16,6 +16,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { positiveOption } from '../proc.ts';
 import { createAdapterClass } from '../../auth/src/oidc/adapter.ts';
 import { RedisStore } from '../../auth/src/storage/redis.ts';
 import { RevocationFeed } from '../../auth/src/storage/revocation-feed.ts';
@@ -42,11 +43,7 @@ if (args.help) {
   console.log('node bench/upstream/run.ts [--duration s] [--warmup s] [--connections n] [--threads n]');
   process.exit(0);
 }
-const positive = (name: 'duration' | 'warmup' | 'connections' | 'threads'): number => {
-  const n = Number(args[name]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
+const positive = (name: keyof typeof args): number => positiveOption(args, name);
 const opts = {
   duration: positive('duration'),
   warmup: positive('warmup'),

@@ -26,7 +26,7 @@ import { DEFAULT_CACHE_SIZE } from '../../auth/src/verify/token-cache.ts';
 import { startRedis } from '../../tests/support/redis-server.ts';
 import { generateSigningKey, mintTokens, randomId, type TokenSpec, type TokenTemplate } from './tokens.ts';
 import { freePort } from '../../auth/src/http/free-port.ts';
-import { cpuOf, loadLine, machineBusy } from '../proc.ts';
+import { cpuOf, loadLine, machineBusy, positiveOption } from '../proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LUA = fileURLToPath(new URL('wrk.lua', import.meta.url));
@@ -52,11 +52,7 @@ if (args.help) {
   console.log('                         [--tokens n] [--rate req/s] [--profile dir]   (see bench/README.md)');
   process.exit(0);
 }
-const positive = (name: keyof typeof args): number => {
-  const n = Number(args[name]);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
+const positive = (name: keyof typeof args): number => positiveOption(args, name);
 const opts = {
   duration: positive('duration'),
   warmup: positive('warmup'),

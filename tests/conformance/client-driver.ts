@@ -83,15 +83,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const [browser, callback] = await Promise.all([launchBrowser(), startCallbackServer()]);
   try {
-    class Provider extends TestOAuthProvider {
-      override get redirectUrl() {
-        return callback.url;
-      }
-      override get clientMetadata() {
-        return { ...super.clientMetadata, redirect_uris: [callback.url] };
-      }
-    }
-    const provider = new Provider('conformance driver');
+    const provider = new TestOAuthProvider('conformance driver', callback.url);
     const url = new URL(`${publicUrl}/up/mcp`);
     const transport = () => new StreamableHTTPClientTransport(url, { authProvider: provider });
     /** The person through the gateway's pages (and the upstream's, which answer at once). */

@@ -16,7 +16,7 @@ import { remoteRoutes, renderRemoteRoutes } from '../../scripts/deploy/remote-ro
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
 import { authorizeInBrowser, launchBrowser, newPage, startCallbackServer } from '../support/browser.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
-import { connectWithOAuth, TestOAuthProvider } from '../support/mcp-client.ts';
+import { connectWithOAuth, postMcp, TestOAuthProvider } from '../support/mcp-client.ts';
 import { Person } from '../support/person.ts';
 import { freePort } from '../support/stack.ts';
 import { startTraefikProxy, type TraefikProxy } from '../support/traefik-proxy.ts';
@@ -111,15 +111,7 @@ test('client credentials: the machine token reaches the server, nothing of the c
 }, 30_000);
 
 test('a user: both screens through Traefik, then the upstream revoked becomes the gateway 401 and refresh is refused', async () => {
-  class BrowserProvider extends TestOAuthProvider {
-    override get redirectUrl() {
-      return callback.url;
-    }
-    override get clientMetadata() {
-      return { ...super.clientMetadata, redirect_uris: [callback.url] };
-    }
-  }
-  const provider = new BrowserProvider('Traefik upstream client');
+  const provider = new TestOAuthProvider('Traefik upstream client', callback.url);
   const url = new URL(`${traefik.url}/remote/mcp`);
   const first = new Client({ name: 'traefik-upstream', version: '1.0.0' });
   await expect(first.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }))).rejects.toThrow();
@@ -141,15 +133,7 @@ test('a user: both screens through Traefik, then the upstream revoked becomes th
 
   // Revoked at the upstream: Traefik's errors middleware hands the server's 401 to the auth service.
   upstream.revokeUser(PERSON);
-  const answer = await fetch(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${provider.saved!.access_token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
-  });
+  const answer = await postMcp(url, provider.saved!.access_token);
   expect(answer.status).toBe(401);
   expect(answer.headers.get('www-authenticate')).toContain(
     `resource_metadata="${traefik.url}/.well-known/oauth-protected-resource/remote/mcp"`,
@@ -186,15 +170,7 @@ test.each([
       ({ client }) => client.close(),
       () => undefined,
     );
-    const res = await fetch(`${traefik.url}/${service}/mcp`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${provider.saved!.access_token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
-    });
+    const res = await postMcp(`${traefik.url}/${service}/mcp`, provider.saved!.access_token);
     expect(res.status).toBe(status);
     expect(await res.json()).toEqual({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
   },

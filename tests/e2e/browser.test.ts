@@ -31,14 +31,6 @@ let browser: Browser;
 let callback: Awaited<ReturnType<typeof startCallbackServer>>;
 
 /** The SDK test client, redirected to a loopback server of this test (as a desktop client would). */
-class BrowserOAuthProvider extends TestOAuthProvider {
-  override get redirectUrl() {
-    return callback.url;
-  }
-  override get clientMetadata() {
-    return { ...super.clientMetadata, redirect_uris: [callback.url] };
-  }
-}
 
 beforeAll(async () => {
   github = await startGitHubStandin();
@@ -78,7 +70,7 @@ function watch(page: Page) {
 }
 
 /** The SDK client's first attempt: it registers and hands over an authorization URL. */
-async function authorizationUrlFor(serviceUrl: string, provider: BrowserOAuthProvider): Promise<URL> {
+async function authorizationUrlFor(serviceUrl: string, provider: TestOAuthProvider): Promise<URL> {
   const client = new Client({ name: 'browser-test', version: '1.0.0' });
   const transport = new StreamableHTTPClientTransport(new URL(serviceUrl), { authProvider: provider });
   await expect(client.connect(transport)).rejects.toBeInstanceOf(UnauthorizedError);
@@ -89,7 +81,7 @@ async function authorizationUrlFor(serviceUrl: string, provider: BrowserOAuthPro
 /** The whole SDK flow with the browser in the middle; resolves to the connected client. */
 async function connectInBrowser(gateway: Stack, page: Page, options: BrowserAuthorizeOptions) {
   const serviceUrl = `${gateway.url}/echo-stateful/mcp`;
-  const provider = new BrowserOAuthProvider('Browser test client');
+  const provider = new TestOAuthProvider('Browser test client', callback.url);
   const url = await authorizationUrlFor(serviceUrl, provider);
   const back = await authorizeInBrowser(page, url.href, options);
   expect(`${back.origin}${back.pathname}`).toBe(callback.url);
@@ -129,7 +121,7 @@ test('an SDK client, a person clicking through login, GitHub and consent; whoami
 test('Deny at consent: the client gets error=access_denied', async () => {
   const page = await newPage(browser);
   const seen = watch(page);
-  const provider = new BrowserOAuthProvider('Browser test client');
+  const provider = new TestOAuthProvider('Browser test client', callback.url);
   const url = await authorizationUrlFor(`${stack.url}/echo-stateful/mcp`, provider);
   const back = await authorizeInBrowser(page, url.href, { login: 'octocat', consent: 'deny' });
   expect(`${back.origin}${back.pathname}`).toBe(callback.url);
@@ -144,7 +136,7 @@ test('Deny at consent: the client gets error=access_denied', async () => {
 test('a GitHub user not in ALLOWED_GITHUB_USERS sees the "not allowed" page', async () => {
   const page = await newPage(browser);
   const seen = watch(page);
-  const provider = new BrowserOAuthProvider('Browser test client');
+  const provider = new TestOAuthProvider('Browser test client', callback.url);
   const url = await authorizationUrlFor(`${stack.url}/echo-stateful/mcp`, provider);
   const refused = await authorizeInBrowser(page, url.href, { login: 'mallory', consent: 'allow' }).catch(
     (err: unknown) => err,

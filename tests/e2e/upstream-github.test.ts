@@ -97,15 +97,7 @@ afterAll(async () => {
 });
 
 test('GitHub login at the gateway, the GitHub app authorized once, tools called as that user', async () => {
-  class BrowserProvider extends TestOAuthProvider {
-    override get redirectUrl() {
-      return callback.url;
-    }
-    override get clientMetadata() {
-      return { ...super.clientMetadata, redirect_uris: [callback.url] };
-    }
-  }
-  const provider = new BrowserProvider('GitHub-shaped client');
+  const provider = new TestOAuthProvider('GitHub-shaped client', callback.url);
   const url = new URL(`${stack.url}/github/mcp`);
   const probe = new Client({ name: 'github-shaped', version: '1.0.0' });
   await expect(probe.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }))).rejects.toThrow();
@@ -143,15 +135,7 @@ test('GitHub login at the gateway, the GitHub app authorized once, tools called 
 }, 60_000);
 
 test('the upstream refuses the gateway (wrong client secret): a page naming it and why, and the application gets access_denied', async () => {
-  class BrowserProvider extends TestOAuthProvider {
-    override get redirectUrl() {
-      return callback.url;
-    }
-    override get clientMetadata() {
-      return { ...super.clientMetadata, redirect_uris: [callback.url] };
-    }
-  }
-  const provider = new BrowserProvider('Refused client');
+  const provider = new TestOAuthProvider('Refused client', callback.url);
   const url = new URL(`${stack.url}/badgh/mcp`);
   const probe = new Client({ name: 'refused', version: '1.0.0' });
   await expect(probe.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }))).rejects.toThrow();

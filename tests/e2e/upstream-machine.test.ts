@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
-import { connectWithOAuth, TestOAuthProvider } from '../support/mcp-client.ts';
+import { connectWithOAuth, postMcp, TestOAuthProvider } from '../support/mcp-client.ts';
 import { Person } from '../support/person.ts';
 import { freePort, startStack, type Stack } from '../support/stack.ts';
 import { startUpstreamStandin, type UpstreamStandin } from '../support/upstream-standin.ts';
@@ -95,15 +95,7 @@ async function call(service: string): Promise<{ status: number; body: Record<str
     () => undefined,
   );
   const started = Date.now();
-  const res = await fetch(`${stack.url}/${service}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${p.saved!.access_token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
-  });
+  const res = await postMcp(`${stack.url}/${service}/mcp`, p.saved!.access_token);
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, ms: Date.now() - started };
 }
 

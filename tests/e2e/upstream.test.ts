@@ -21,7 +21,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Redis } from 'ioredis';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
 import { startStack, type Stack } from '../support/stack.ts';
-import { TestOAuthProvider } from '../support/mcp-client.ts';
+import { postMcp, TestOAuthProvider } from '../support/mcp-client.ts';
 import { authorizeInBrowser, launchBrowser, newPage, startCallbackServer, type PageKind } from '../support/browser.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { startUpstreamStandin, type UpstreamStandin } from '../support/upstream-standin.ts';
@@ -35,15 +35,6 @@ let redis: RedisServer;
 let stack: Stack;
 let browser: Browser;
 let callback: Awaited<ReturnType<typeof startCallbackServer>>;
-
-class BrowserOAuthProvider extends TestOAuthProvider {
-  override get redirectUrl() {
-    return callback.url;
-  }
-  override get clientMetadata() {
-    return { ...super.clientMetadata, redirect_uris: [callback.url] };
-  }
-}
 
 beforeAll(async () => {
   [github, upstream, redis, browser, callback] = await Promise.all([
@@ -74,7 +65,7 @@ afterAll(async () => {
 const serviceUrl = () => `${stack.url}/remote/mcp`;
 
 /** The client's authorization through the gateway in Chromium; the pages the person met. */
-async function authorize(provider: BrowserOAuthProvider): Promise<PageKind[]> {
+async function authorize(provider: TestOAuthProvider): Promise<PageKind[]> {
   const seen: PageKind[] = [];
   const page = await newPage(browser);
   try {
@@ -95,7 +86,7 @@ async function authorize(provider: BrowserOAuthProvider): Promise<PageKind[]> {
 }
 
 /** A connected SDK client, authorizing first when the gateway asks. */
-async function connect(provider: BrowserOAuthProvider): Promise<{ client: Client; pages: PageKind[] }> {
+async function connect(provider: TestOAuthProvider): Promise<{ client: Client; pages: PageKind[] }> {
   let pages: PageKind[] = [];
   for (let attempt = 0; attempt < 2; attempt++) {
     const client = new Client({ name: 'upstream-e2e', version: '1.0.0' });
@@ -117,7 +108,10 @@ async function whoami(client: Client): Promise<{ sub: string; headers: Record<st
   return JSON.parse(text) as { sub: string; headers: Record<string, string> };
 }
 
-const provider = new BrowserOAuthProvider('Upstream e2e client');
+let provider: TestOAuthProvider;
+beforeAll(() => {
+  provider = new TestOAuthProvider('Upstream e2e client', callback.url);
+});
 
 test('the two-screen flow: the gateway, then the upstream, then the tools with the upstream token', async () => {
   const { client, pages } = await connect(provider);
@@ -179,16 +173,7 @@ test('an upstream grant revoked at the upstream: 401 invalid_token at the client
   const { client } = await connect(provider);
   upstream.revokeUser(PERSON);
   // The next call: the upstream refuses, the gateway's refresh is refused, the client is told to authorize again.
-  const raw = await fetch(serviceUrl(), {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${provider.saved!.access_token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2025-11-25',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
-  });
+  const raw = await postMcp(serviceUrl(), provider.saved!.access_token);
   expect(raw.status).toBe(401);
   const challenge = raw.headers.get('www-authenticate') ?? '';
   expect(challenge).toContain('error="invalid_token"');

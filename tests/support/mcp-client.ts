@@ -19,11 +19,13 @@ export class TestOAuthProvider implements OAuthClientProvider {
   saved?: OAuthTokens;
   verifier = '';
   authorizationUrl?: URL;
-  readonly redirect = 'http://127.0.0.1:33418/callback';
+  readonly redirect: string;
   readonly name: string;
 
-  constructor(name = 'MCP SDK test client') {
+  /** `redirect`: where the authorization ends (a browser test's callback server, startCallbackServer). */
+  constructor(name = 'MCP SDK test client', redirect = 'http://127.0.0.1:33418/callback') {
     this.name = name;
+    this.redirect = redirect;
   }
   get redirectUrl() {
     return this.redirect;
@@ -102,4 +104,18 @@ export async function connectWithOAuth(
   const connected = new Client({ name: 'gateway-test', version: '1.0.0' });
   await connected.connect(transport);
   return { client: connected, provider };
+}
+
+/** An MCP request with a bearer token, as a client sends it: the raw answer (status, challenge). */
+export function postMcp(url: string | URL, token: string, method = 'tools/list'): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-11-25',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: {} }),
+  });
 }
