@@ -20,7 +20,12 @@ import { connectWithOAuth, postMcp, TestOAuthProvider } from '../support/mcp-cli
 import { Person } from '../support/person.ts';
 import { freePort } from '../support/stack.ts';
 import { startTraefikProxy, type TraefikProxy } from '../support/traefik-proxy.ts';
-import { startUpstreamStandin, type UpstreamStandin } from '../support/upstream-standin.ts';
+import {
+  machineClient,
+  machineSettings,
+  startUpstreamStandin,
+  type UpstreamStandin,
+} from '../support/upstream-standin.ts';
 
 const PERSON = 'traefik-bob';
 let github: GitHubStandin;
@@ -41,28 +46,12 @@ beforeAll(async () => {
     startUpstreamStandin({
       accessTokenTtl: 300,
       resources: [silentUrl, goneUrl],
-      clients: [
-        {
-          client_id: 'gateway-machine',
-          client_secret: 'machine secret',
-          grant_types: ['client_credentials'],
-          response_types: [],
-          redirect_uris: [],
-        },
-      ],
+      clients: [machineClient('client_secret_basic')],
     }),
     launchBrowser(),
     startCallbackServer(),
   ]);
-  const machine = (name: string, url: string) => ({
-    [`MCP_${name}_ENABLED`]: 'true',
-    [`MCP_${name}_URL`]: url,
-    [`MCP_${name}_AUTH`]: 'client_credentials',
-    [`MCP_${name}_CLIENT_ID`]: 'gateway-machine',
-    [`MCP_${name}_CLIENT_SECRET`]: 'machine secret',
-    [`MCP_${name}_TOKEN_URL`]: `${upstream.issuer}/token`,
-    [`MCP_${name}_TIMEOUT`]: '2',
-  });
+  const machine = (name: string, url: string) => machineSettings(name, url, upstream, 'client_secret_basic');
   const env = {
     MCP_REMOTE_ENABLED: 'true',
     MCP_REMOTE_URL: upstream.mcpUrl,

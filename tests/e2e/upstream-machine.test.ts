@@ -13,7 +13,12 @@ import { startGitHubStandin, type GitHubStandin } from '../support/github-standi
 import { connectWithOAuth, postMcp, TestOAuthProvider } from '../support/mcp-client.ts';
 import { Person } from '../support/person.ts';
 import { freePort, startStack, type Stack } from '../support/stack.ts';
-import { startUpstreamStandin, type UpstreamStandin } from '../support/upstream-standin.ts';
+import {
+  machineClient,
+  machineSettings,
+  startUpstreamStandin,
+  type UpstreamStandin,
+} from '../support/upstream-standin.ts';
 
 let github: GitHubStandin;
 let upstream: UpstreamStandin;
@@ -33,29 +38,10 @@ beforeAll(async () => {
     startUpstreamStandin({
       accessTokenTtl: 300,
       resources: [silentUrl, closedUrl],
-      clients: [
-        {
-          client_id: 'gateway-machine',
-          client_secret: 'machine secret',
-          grant_types: ['client_credentials'],
-          response_types: [],
-          redirect_uris: [],
-          token_endpoint_auth_method: 'client_secret_post',
-        },
-      ],
+      clients: [machineClient('client_secret_post')],
     }),
   ]);
-  const machine = (name: string, url: string) => ({
-    [`MCP_${name}_ENABLED`]: 'true',
-    [`MCP_${name}_URL`]: url,
-    [`MCP_${name}_AUTH`]: 'client_credentials',
-    [`MCP_${name}_CLIENT_ID`]: 'gateway-machine',
-    [`MCP_${name}_CLIENT_SECRET`]: 'machine secret',
-    [`MCP_${name}_TOKEN_AUTH_METHOD`]: 'client_secret_post',
-    [`MCP_${name}_TOKEN_URL`]: `${upstream.issuer}/token`,
-    [`MCP_${name}_SCOPE`]: 'mcp:tools',
-    [`MCP_${name}_TIMEOUT`]: '2',
-  });
+  const machine = (name: string, url: string) => machineSettings(name, url, upstream, 'client_secret_post');
   stack = await startStack({
     github,
     env: { ...machine('MACHINE', upstream.mcpUrl), ...machine('SILENT', silentUrl), ...machine('GONE', closedUrl) },

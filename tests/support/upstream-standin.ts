@@ -265,3 +265,35 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     },
   };
 }
+
+/** A machine client pre-registered at the stand-in (client credentials tests): pass it in `clients`. */
+export function machineClient(authMethod: 'client_secret_basic' | 'client_secret_post'): Record<string, unknown> {
+  return {
+    client_id: 'gateway-machine',
+    client_secret: 'machine secret',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: authMethod,
+  };
+}
+
+/** The gateway's settings for service `NAME` at `url`, with the machine client's token from `standin`. */
+export function machineSettings(
+  name: string,
+  url: string,
+  standin: UpstreamStandin,
+  authMethod: 'client_secret_basic' | 'client_secret_post',
+): Record<string, string> {
+  return {
+    [`MCP_${name}_ENABLED`]: 'true',
+    [`MCP_${name}_URL`]: url,
+    [`MCP_${name}_AUTH`]: 'client_credentials',
+    [`MCP_${name}_CLIENT_ID`]: 'gateway-machine',
+    [`MCP_${name}_CLIENT_SECRET`]: 'machine secret',
+    [`MCP_${name}_TOKEN_AUTH_METHOD`]: authMethod,
+    [`MCP_${name}_TOKEN_URL`]: `${standin.issuer}/token`,
+    [`MCP_${name}_SCOPE`]: 'mcp:tools',
+    [`MCP_${name}_TIMEOUT`]: '2',
+  };
+}
