@@ -166,6 +166,19 @@ test.each([
   30_000,
 );
 
+test("the gateway's Client ID Metadata Document for a user service, served through Traefik; none for a machine one", async () => {
+  const res = await fetch(`${traefik.url}/.well-known/oauth-client/remote`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({
+    client_id: `${traefik.url}/.well-known/oauth-client/remote`,
+    redirect_uris: [`${traefik.url}/upstream/callback`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_method: 'none',
+    application_type: 'web',
+  });
+  expect((await fetch(`${traefik.url}/.well-known/oauth-client/machine`)).status).toBe(404);
+});
+
 test('the auth service answers for servers at internal paths only', async () => {
   expect((await fetch(`${traefik.url}/verify/upstream/remote/401`)).status).toBe(404);
 });

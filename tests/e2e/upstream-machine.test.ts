@@ -44,7 +44,13 @@ beforeAll(async () => {
   const machine = (name: string, url: string) => machineSettings(name, url, upstream, 'client_secret_post');
   stack = await startStack({
     github,
-    env: { ...machine('MACHINE', upstream.mcpUrl), ...machine('SILENT', silentUrl), ...machine('GONE', closedUrl) },
+    env: {
+      ...machine('MACHINE', upstream.mcpUrl),
+      // This server is told who the user is (its own token says only the gateway).
+      MCP_MACHINE_IDENTITY_HEADERS: 'true',
+      ...machine('SILENT', silentUrl),
+      ...machine('GONE', closedUrl),
+    },
   });
 }, 60_000);
 
@@ -63,8 +69,15 @@ test('tools are called with the service machine token; the client holds only its
     person: new Person(stack.url, github),
   }));
   const result = await client.callTool({ name: 'whoami', arguments: {} });
-  const me = JSON.parse((result.content as { text: string }[])[0]!.text) as { sub: string | null; client_id: string };
+  const me = JSON.parse((result.content as { text: string }[])[0]!.text) as {
+    sub: string | null;
+    client_id: string;
+    headers: Record<string, string>;
+  };
   expect(me).toMatchObject({ sub: null, client_id: 'gateway-machine' });
+  // MCP_MACHINE_IDENTITY_HEADERS=true: the identity headers, never the edge secret of our own services.
+  expect(me.headers).toMatchObject({ 'x-user-login': 'octocat', 'x-user-provider': 'github' });
+  expect(me.headers['x-gateway-edge']).toBeUndefined();
   expect(upstream.issued()).not.toContain(provider.saved!.access_token);
   // One machine token serves every call.
   const before = upstream.requests.filter((r) => r === 'POST /token').length;
