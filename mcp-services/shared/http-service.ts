@@ -11,6 +11,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { pino } from 'pino';
 import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-guard.ts';
 import { applyKeepAlive } from './keep-alive.ts';
+import { IDENTITY } from '../../contracts/headers.ts';
 
 export interface ServiceOptions {
   name: string;
@@ -32,7 +33,8 @@ function jsonRpcError(res: ServerResponse, status: number, message: string): voi
 }
 
 export function createServiceHandler(options: ServiceOptions) {
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
+  /** Each session with the user who opened it (X-User-Id from the edge's decision). */
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; user: string }>();
   const fromEdge = createEdgeGuard(options.edgeSecret, options.log ?? pino({ name: options.name }));
 
   async function handleStateless(req: IncomingMessage, res: ServerResponse) {
@@ -48,13 +50,16 @@ export function createServiceHandler(options: ServiceOptions) {
 
   async function handleStateful(req: IncomingMessage, res: ServerResponse) {
     const id = req.headers['mcp-session-id'];
+    const user = String(req.headers[IDENTITY.id] ?? '');
     const existing = typeof id === 'string' ? sessions.get(id) : undefined;
-    if (existing) return existing.handleRequest(req, res);
+    // A session is its user's: another user presenting its id finds nothing, as at the stdio proxy
+    // (MCP transports, "Session Management": servers SHOULD bind session ids to user information).
+    if (existing && existing.user === user) return existing.transport.handleRequest(req, res);
     if (typeof id === 'string') return jsonRpcError(res, 404, 'Session not found');
     // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
-    const transport = new StreamableHTTPServerTransport({
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sid) => void sessions.set(sid, transport),
+      onsessioninitialized: (sid) => void sessions.set(sid, { transport, user }),
     });
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
