@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-guard.ts';
 import { applyKeepAlive } from './keep-alive.ts';
 import { IDENTITY } from '../../contracts/headers.ts';
+import { SessionEventStore } from './event-store.ts';
 
 export interface ServiceOptions {
   name: string;
@@ -59,6 +60,8 @@ export function createServiceHandler(options: ServiceOptions) {
     // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      // Resumable streams: a priming event id on each, Last-Event-ID replays (event-store.ts).
+      eventStore: new SessionEventStore(),
       onsessioninitialized: (sid) => void sessions.set(sid, { transport, user }),
     });
     transport.onclose = () => {

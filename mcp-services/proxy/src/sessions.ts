@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { SessionEventStore } from '../../shared/event-store.ts';
 import type { Logger } from 'pino';
 import type { CallerIdentity } from '../../shared/identity.ts';
 import { ChildProcessTransport } from './child.ts';
@@ -86,6 +87,8 @@ export function createSessionManager(config: ProxyConfig, baseEnv: Record<string
     });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
+      // Resumable streams: a priming event id on each, Last-Event-ID replays (shared/event-store.ts).
+      eventStore: new SessionEventStore(),
       // The session exists once initialize is accepted: spawn its server now (the initialize
       // request is handed to the relay right after this returns).
       onsessioninitialized: (id) => {

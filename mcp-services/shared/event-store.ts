@@ -1,0 +1,78 @@
+/**
+ * Resumable streams (MCP 2025-11-25, basic/transports, "Resumability and Redelivery"): the events
+ * a session's SSE streams carried, kept so that a client that lost a stream can ask for the rest
+ * with `Last-Event-ID`. The SDK's Streamable HTTP transport uses it (`eventStore`): it sends a
+ * priming event with an event id at the start of each stream, and replays what came after a
+ * given id on a GET that carries it.
+ *
+ * One store per session (the native services' and the stdio proxy's), so a replay can only ever
+ * be of that session's own streams, and sessions are bound to their user. Bounded: at most
+ * `eventsPerStream` events a stream (the oldest dropped first) and `streams` streams (the least
+ * recently written dropped first). Event ids are random, so they cannot be guessed.
+ * In memory: a restart of the service ends its sessions anyway.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+export interface EventStoreLimits {
+  eventsPerStream: number;
+  streams: number;
+}
+
+export const DEFAULT_EVENT_STORE_LIMITS: EventStoreLimits = { eventsPerStream: 500, streams: 64 };
+
+interface Stored {
+  id: EventId;
+  message: JSONRPCMessage;
+}
+
+export class SessionEventStore implements EventStore {
+  private readonly limits: EventStoreLimits;
+  /** Streams in order of their last write (Map order: delete and set again moves one last). */
+  private readonly streams = new Map<StreamId, Stored[]>();
+  private readonly streamOf = new Map<EventId, StreamId>();
+
+  constructor(limits: EventStoreLimits = DEFAULT_EVENT_STORE_LIMITS) {
+    this.limits = limits;
+  }
+
+  async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
+    const id = randomBytes(16).toString('base64url');
+    const events = this.streams.get(streamId) ?? [];
+    this.streams.delete(streamId);
+    this.streams.set(streamId, events);
+    events.push({ id, message });
+    this.streamOf.set(id, streamId);
+    if (events.length > this.limits.eventsPerStream) this.streamOf.delete(events.shift()!.id);
+    if (this.streams.size > this.limits.streams) {
+      const [oldest, dropped] = this.streams.entries().next().value as [StreamId, Stored[]];
+      this.streams.delete(oldest);
+      for (const e of dropped) this.streamOf.delete(e.id);
+    }
+    return id;
+  }
+
+  async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
+    return this.streamOf.get(eventId);
+  }
+
+  /** The events after `lastEventId` on its stream, in order; '' for an id this store does not hold. */
+  async replayEventsAfter(
+    lastEventId: EventId,
+    { send }: { send: (eventId: EventId, message: JSONRPCMessage) => Promise<void> },
+  ): Promise<StreamId> {
+    const streamId = this.streamOf.get(lastEventId);
+    const events = streamId === undefined ? undefined : this.streams.get(streamId);
+    if (streamId === undefined || !events) return '';
+    const after = events.findIndex((e) => e.id === lastEventId);
+    // The priming event ({}, the SDK's) marks a stream's start; it is never sent again.
+    for (const e of events.slice(after + 1)) if ('jsonrpc' in e.message) await send(e.id, e.message);
+    return streamId;
+  }
+
+  /** Events held, for tests and /health. */
+  get size(): number {
+    return this.streamOf.size;
+  }
+}
