@@ -10,6 +10,7 @@ import { startGitHubStandin, type GitHubStandin } from '../support/github-standi
 import { startStack, type Stack } from '../support/stack.ts';
 import { Person } from '../support/person.ts';
 import { connectWithOAuth } from '../support/mcp-client.ts';
+import { sseEvents, type SseEvent } from '../support/sse.ts';
 
 let github: GitHubStandin;
 let stack: Stack;
@@ -94,4 +95,60 @@ test('everything (stdio, through the proxy): tools, and progress while the call 
   expect(await probe).toBe(false);
   expect(result.content[0]!.text).toContain('Long running operation completed');
   await client.close();
+});
+
+test('a stream lost mid-call is resumed through the edge with Last-Event-ID (echo-stateful)', async () => {
+  const { client, provider } = await connectWithOAuth(`${stack.url}/echo-stateful/mcp`, { person });
+  await client.close();
+  const url = `${stack.url}/echo-stateful/mcp`;
+  const base = {
+    authorization: `Bearer ${provider.saved!.access_token}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2025-11-25',
+  };
+  const post = (body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+    fetch(url, { method: 'POST', headers: { ...base, ...headers }, body: JSON.stringify(body), signal });
+  const opened = await post({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'resume', version: '1' } },
+  });
+  await opened.text();
+  const session = { 'mcp-session-id': opened.headers.get('mcp-session-id')! };
+  await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session)).text();
+
+  const lost = new AbortController();
+  const call = await post(
+    {
+      jsonrpc: '2.0',
+      id: 3,
+      method: 'tools/call',
+      params: { name: 'gate', arguments: { name: 'edge' }, _meta: { progressToken: 'e' } },
+    },
+    session,
+    lost.signal,
+  );
+  const stream = sseEvents(call.body!);
+  expect(((await stream.next()).value as SseEvent).id).toBeTruthy(); // the priming event
+  const progress = (await stream.next()).value as SseEvent;
+  expect(JSON.parse(progress.data)).toMatchObject({ method: 'notifications/progress' });
+  lost.abort();
+  await (
+    await post(
+      { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'open_gate', arguments: { name: 'edge' } } },
+      session,
+    )
+  ).text();
+
+  const done = new AbortController();
+  const resumed = await fetch(url, {
+    headers: { ...base, ...session, 'last-event-id': progress.id! },
+    signal: done.signal,
+  });
+  expect(resumed.status).toBe(200);
+  const result = (await sseEvents(resumed.body!).next()).value as SseEvent;
+  done.abort();
+  expect(JSON.parse(result.data)).toMatchObject({ id: 3, result: { content: [{ type: 'text' }] } });
 });
