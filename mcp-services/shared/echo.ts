@@ -1,14 +1,18 @@
-/** The echo services' tools: echo a message, and show who the gateway says is calling. */
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+/**
+ * The echo services' tools: echo a message, and show who the gateway says is calling. Built on the
+ * MCP SDK v2 (`@modelcontextprotocol/server`), so that one server serves both protocol eras:
+ * 2025 (initialize, sessions) and 2026-07-28 (stateless, server/discover) (http-service.ts).
+ */
+import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
 import { z } from 'zod';
-import { callerIdentity } from './identity.ts';
+import { callerIdentity, headersOf } from './identity.ts';
 
 export function createEchoServer(name: string, options: { stateful: boolean }): McpServer {
   const server = new McpServer({ name, version: '0.1.0' });
   let calls = 0;
   server.registerTool(
     'echo',
-    { description: 'Returns the message it is given.', inputSchema: { message: z.string() } },
+    { description: 'Returns the message it is given.', inputSchema: z.object({ message: z.string() }) },
     async ({ message }) => {
       calls++;
       return { content: [{ type: 'text', text: message }] };
@@ -18,11 +22,11 @@ export function createEchoServer(name: string, options: { stateful: boolean }): 
     'whoami',
     {
       description: 'Returns the identity the gateway passed for this request, and every header the service received.',
-      inputSchema: {},
+      inputSchema: z.object({}),
     },
-    async (_args, extra) => {
+    async (_args: unknown, ctx: ServerContext) => {
       calls++;
-      const headers = (extra.requestInfo?.headers ?? {}) as Record<string, string | string[] | undefined>;
+      const headers = headersOf(ctx.http?.req);
       const result = { identity: callerIdentity(headers), headers, sessionCalls: options.stateful ? calls : undefined };
       return { content: [{ type: 'text', text: JSON.stringify(result) }] };
     },
@@ -35,13 +39,13 @@ export function createEchoServer(name: string, options: { stateful: boolean }): 
       {
         description:
           'Sends a progress notification, then waits (up to 30 s) until open_gate is called with the same name.',
-        inputSchema: { name: z.string() },
+        inputSchema: z.object({ name: z.string() }),
       },
-      async ({ name }, extra) => {
-        const token = extra._meta?.progressToken;
+      async ({ name }, ctx) => {
+        const token = ctx.mcpReq._meta?.progressToken;
         const opened = new Promise<void>((resolve) => gates.set(name, resolve));
         if (token !== undefined) {
-          await extra.sendNotification({
+          await ctx.mcpReq.notify({
             method: 'notifications/progress',
             params: { progressToken: token, progress: 1, total: 2, message: `waiting at gate ${name}` },
           });
@@ -58,7 +62,7 @@ export function createEchoServer(name: string, options: { stateful: boolean }): 
     );
     server.registerTool(
       'open_gate',
-      { description: 'Opens a gate a gate call is waiting at.', inputSchema: { name: z.string() } },
+      { description: 'Opens a gate a gate call is waiting at.', inputSchema: z.object({ name: z.string() }) },
       async ({ name }) => {
         const open = gates.get(name);
         open?.();

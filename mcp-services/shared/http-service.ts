@@ -1,13 +1,19 @@
 /**
- * A native MCP service over Streamable HTTP (the official SDK's transport): `/mcp` for MCP,
- * `/health` for the container healthcheck. Listens on HOST:PORT (defaults 127.0.0.1:3000).
- * Stateless services get a fresh server per request; stateful ones keep one per session.
- * Every request but `/health` must come through the gateway's edge (edge-guard.ts).
+ * A native MCP service over Streamable HTTP: `/mcp` for MCP, `/health` for the container
+ * healthcheck. Listens on HOST:PORT (defaults 127.0.0.1:3000). Every request but `/health` must
+ * come through the gateway's edge (edge-guard.ts).
+ * Both protocol eras, with the MCP SDK v2 (`@modelcontextprotocol/server` and `/node`):
+ *   2026-07-28    stateless: each request served by a fresh server from the factory
+ *                 (createMcpHandler: server/discover, per-request `_meta`, `-32022` for an unknown
+ *                 version);
+ *   2025 revisions  stateless services: the same handler's legacy fallback; stateful ones: one
+ *                 server per session (initialize, Mcp-Session-Id), the session bound to its user,
+ *                 its streams resumable (event-store.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createMcpHandler, isLegacyRequest, type McpServer } from '@modelcontextprotocol/server';
+import { NodeStreamableHTTPServerTransport, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
 import { pino } from 'pino';
 import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-guard.ts';
 import { applyKeepAlive } from './keep-alive.ts';
@@ -16,7 +22,7 @@ import { SessionEventStore } from './event-store.ts';
 
 export interface ServiceOptions {
   name: string;
-  /** Builds the MCP server for a request (stateless) or a session (stateful). */
+  /** Builds the MCP server for a request (stateless, and every 2026-07-28 request) or a session. */
   create: () => McpServer;
   stateful: boolean;
   /**
@@ -28,26 +34,39 @@ export interface ServiceOptions {
   log?: EdgeGuardLog;
 }
 
+/** The largest request body read (the SDK's own default bound). */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
 function jsonRpcError(res: ServerResponse, status: number, message: string): void {
   const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
   res.writeHead(status, { 'content-type': 'application/json' }).end(body);
 }
 
-export function createServiceHandler(options: ServiceOptions) {
-  /** Each session with the user who opened it (X-User-Id from the edge's decision). */
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; user: string }>();
-  const fromEdge = createEdgeGuard(options.edgeSecret, options.log ?? pino({ name: options.name }));
-
-  async function handleStateless(req: IncomingMessage, res: ServerResponse) {
-    const server = options.create();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res);
+async function readJson(req: IncomingMessage): Promise<{ body: unknown } | { status: number; message: string }> {
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return { status: 413, message: 'Message too large' };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return { status: 413, message: 'Message too large' };
+    chunks.push(chunk);
   }
+  try {
+    return { body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+  } catch {
+    return { status: 400, message: 'Parse error: the body is not JSON' };
+  }
+}
+
+export function createServiceHandler(options: ServiceOptions) {
+  /** Each 2025-era session with the user who opened it (X-User-Id from the edge's decision). */
+  const sessions = new Map<string, { transport: NodeStreamableHTTPServerTransport; user: string }>();
+  const fromEdge = createEdgeGuard(options.edgeSecret, options.log ?? pino({ name: options.name }));
+  // Stateless services: both eras from one handler. Stateful ones: 2026-07-28 only here, the
+  // 2025 revisions in their sessions below.
+  const perRequest = toNodeHandler(
+    createMcpHandler(options.create, { legacy: options.stateful ? 'reject' : 'stateless' }),
+  );
 
   async function handleStateful(req: IncomingMessage, res: ServerResponse) {
     const id = req.headers['mcp-session-id'];
@@ -57,8 +76,16 @@ export function createServiceHandler(options: ServiceOptions) {
     // (MCP transports, "Session Management": servers SHOULD bind session ids to user information).
     if (existing && existing.user === user) return existing.transport.handleRequest(req, res);
     if (typeof id === 'string') return jsonRpcError(res, 404, 'Session not found');
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readJson(req);
+      if ('status' in read) return jsonRpcError(res, read.status, read.message);
+      body = read.body;
+      // A request of the 2026-07-28 era: no session, served statelessly.
+      if (!(await isLegacyRequest(await toWebRequest(req, body), body))) return perRequest(req, res, body);
+    }
     // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+    const transport: NodeStreamableHTTPServerTransport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       // Resumable streams: a priming event id on each, Last-Event-ID replays (event-store.ts).
       eventStore: new SessionEventStore(),
@@ -68,7 +95,7 @@ export function createServiceHandler(options: ServiceOptions) {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     await options.create().connect(transport);
-    await transport.handleRequest(req, res);
+    await transport.handleRequest(req, res, body);
   }
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -85,7 +112,7 @@ export function createServiceHandler(options: ServiceOptions) {
       jsonRpcError(res, 404, 'Not found');
       return;
     }
-    const work = options.stateful ? handleStateful(req, res) : handleStateless(req, res);
+    const work = options.stateful ? handleStateful(req, res) : perRequest(req, res);
     work.catch(() => {
       if (!res.headersSent) jsonRpcError(res, 500, 'Internal error');
       else res.end();

@@ -37,3 +37,10 @@ export function callerIdentity(
     clientId: header(headers, IDENTITY.clientId),
   };
 }
+
+/** A fetch Request's headers as Node gives them (lower-case names): what the v2 SDK hands tools. */
+export function headersOf(req: { headers: Headers } | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  req?.headers.forEach((value, name) => (out[name] = value));
+  return out;
+}

@@ -10,6 +10,7 @@ import { startGitHubStandin, type GitHubStandin } from '../support/github-standi
 import { startStack, type Stack } from '../support/stack.ts';
 import { Person } from '../support/person.ts';
 import { connectWithOAuth } from '../support/mcp-client.ts';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { sseEvents, type SseEvent } from '../support/sse.ts';
 
 let github: GitHubStandin;
@@ -151,4 +152,38 @@ test('a stream lost mid-call is resumed through the edge with Last-Event-ID (ech
   const result = (await sseEvents(resumed.body!).next()).value as SseEvent;
   done.abort();
   expect(JSON.parse(result.data)).toMatchObject({ id: 3, result: { content: [{ type: 'text' }] } });
+});
+
+test('a client pinned to MCP 2026-07-28 uses echo-stateful and fetch through the gateway (stateless, no session)', async () => {
+  for (const service of ['echo-stateful', 'fetch']) {
+    // The gateway's token, as any client gets it (the 2025 flow is the same authorization).
+    const { client: legacy, provider } = await connectWithOAuth(`${stack.url}/${service}/mcp`, { person });
+    await legacy.close();
+    const client = new ModernClient(
+      { name: 'modern-e2e', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await client.connect(
+      new ModernTransport(new URL(`${stack.url}/${service}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${provider.saved!.access_token}` } },
+      }),
+    );
+    const { tools } = await client.listTools();
+    expect(tools.length).toBeGreaterThan(0);
+    if (service === 'echo-stateful') {
+      const result = (await client.callTool({ name: 'whoami', arguments: {} })) as ToolResult;
+      const who = JSON.parse(result.content[0]!.text) as {
+        identity: { login: string };
+        headers: Record<string, string>;
+      };
+      expect(who.identity.login).toBe('octocat');
+      // The 2026-07-28 routing headers reached the service as the client sent them.
+      expect(who.headers['mcp-method']).toBe('tools/call');
+      expect(who.headers['mcp-name']).toBe('whoami');
+    } else {
+      const result = (await client.callTool({ name: 'fetch', arguments: { url: siteUrl } })) as ToolResult;
+      expect(result.content.map((c) => c.text).join('\n')).toContain('Gateway test page');
+    }
+    await client.close();
+  }
 });

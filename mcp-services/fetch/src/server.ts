@@ -4,7 +4,7 @@
  * caller walks through with start_index.
  */
 import type { BlockList } from 'node:net';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer } from '@modelcontextprotocol/server';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { parseAllowList, specialAddressReason } from './addresses.ts';

@@ -2,7 +2,7 @@
  * Time and time zone conversion with Intl only: a native replacement for the reference Python
  * mcp-server-time, with the same tools and result shapes.
  */
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer } from '@modelcontextprotocol/server';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 

@@ -4,10 +4,10 @@
  * names in X-User-Id; a request without one is refused.
  */
 import { homedir } from 'node:os';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { callerIdentity } from '../../shared/identity.ts';
+import { callerIdentity, headersOf } from '../../shared/identity.ts';
 import { isNoServer, runTmux, SESSION_NAME, socketName, TmuxError, type RunOptions } from './tmux.ts';
 
 export interface TmuxServiceOptions {
@@ -70,9 +70,9 @@ export function createTmuxServer(options: TmuxServiceOptions): McpServer {
   type Tmux = (...args: string[]) => Promise<string>;
   const asCaller =
     <A>(work: (args: A, tmux: Tmux, socket: string) => Promise<string>) =>
-    async (args: A, extra: { requestInfo?: { headers: Record<string, string | string[] | undefined> } }) => {
+    async (args: A, ctx: ServerContext) => {
       try {
-        const user = callerIdentity(extra.requestInfo?.headers ?? {}).id;
+        const user = callerIdentity(headersOf(ctx.http?.req)).id;
         if (!user) {
           throw new TmuxError('No caller identity (X-User-Id): this service must be reached through the gateway.');
         }

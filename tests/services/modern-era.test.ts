@@ -1,0 +1,89 @@
+/**
+ * The native services speak both protocol eras (mcp-services/shared/http-service.ts on the MCP SDK
+ * v2): a client pinned to 2026-07-28 (the official v2 client: server/discover, no session, the
+ * per-request `_meta` envelope) lists and calls tools, and learns who the gateway says is calling;
+ * a 2025 client (the v1 SDK) keeps its sessions. Stateless and stateful services alike.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { IDENTITY } from '../../contracts/headers.ts';
+import { createEchoServer } from '../../mcp-services/shared/echo.ts';
+import { createServiceHandler } from '../../mcp-services/shared/http-service.ts';
+import { createTimeServer } from '../../mcp-services/time/src/time.ts';
+
+const servers: Server[] = [];
+async function serve(options: Parameters<typeof createServiceHandler>[0]): Promise<URL> {
+  const server = createServer(createServiceHandler(options));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+}
+afterAll(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise((resolve) => s.close(resolve));
+  }
+});
+
+const identity = { [IDENTITY.id]: 'github:7', [IDENTITY.login]: 'octocat', [IDENTITY.provider]: 'github' };
+
+async function modern(url: URL): Promise<ModernClient> {
+  const client = new ModernClient(
+    { name: 'modern-test', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  await client.connect(new ModernTransport(url, { requestInit: { headers: identity } }));
+  return client;
+}
+
+const textOf = (result: unknown) => (result as { content: { text: string }[] }).content[0]!.text;
+
+describe.each([
+  ['echo-stateless', false],
+  ['echo-stateful', true],
+])('%s', (name, stateful) => {
+  let url: URL;
+  beforeAll(async () => {
+    url = await serve({ name, stateful, create: () => createEchoServer(name, { stateful }) });
+  });
+
+  test('a 2026-07-28 client: discovery, tools, the identity the gateway passed, no session', async () => {
+    const client = await modern(url);
+    expect(client.getServerVersion()?.name).toBe(name);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['echo', 'whoami']));
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'modern' } }))).toBe('modern');
+    const who = JSON.parse(textOf(await client.callTool({ name: 'whoami', arguments: {} }))) as {
+      identity: { id: string; login: string };
+      headers: Record<string, string>;
+    };
+    expect(who.identity).toMatchObject({ id: 'github:7', login: 'octocat' });
+    expect(who.headers['mcp-protocol-version']).toBe('2026-07-28');
+    expect(who.headers['mcp-session-id']).toBeUndefined();
+    await client.close();
+  });
+
+  test('a 2025 client still works as before', async () => {
+    const client = new LegacyClient({ name: 'legacy-test', version: '1.0.0' });
+    const transport = new LegacyTransport(url, { requestInit: { headers: identity } });
+    await client.connect(transport);
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'legacy' } }))).toBe('legacy');
+    expect(transport.sessionId !== undefined).toBe(stateful);
+    await client.close();
+  });
+});
+
+test('time (stateless, raw-shape tools): a 2026-07-28 client converts a time', async () => {
+  const url = await serve({
+    name: 'time',
+    stateful: false,
+    create: () => createTimeServer({ localTimeZone: 'UTC', now: () => new Date('2026-12-04T12:00:00Z') }),
+  });
+  const client = await modern(url);
+  const result = await client.callTool({ name: 'get_current_time', arguments: { timezone: 'Europe/Paris' } });
+  expect(textOf(result)).toContain('2026-12-04T13:00:00+01:00');
+  await client.close();
+});
