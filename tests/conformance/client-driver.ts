@@ -8,7 +8,8 @@
  *      local user) with that server as `MCP_UP_URL`: `MCP_UP_AUTH=user`, or
  *      `client_credentials` with the context's secret or private key (pre-registered clients
  *      too), and nothing else: discovery and registration are the gateway's;
- *   2. plays an MCP client of the gateway (the official SDK) and its user: headless Chromium
+ *   2. plays an MCP client of the gateway (the official v2 SDK client, negotiating 2025 or
+ *      2026-07-28 as the scenario's server speaks) and its user: headless Chromium
  *      through the gateway's login and consent, then the upstream step, which the scenario's
  *      authorization server answers at once;
  *   3. lists the tools through the gateway and calls the first one, then exits 0 (1 on failure).
@@ -18,9 +19,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { createAuthService } from '../../auth/src/app.ts';
 import { loadConfig } from '../../auth/src/config/load.ts';
 import { createEdge } from '../../auth/src/edge/edge.ts';
@@ -86,6 +85,9 @@ async function main(): Promise<void> {
     const provider = new TestOAuthProvider('conformance driver', callback.url);
     const url = new URL(`${publicUrl}/up/mcp`);
     const transport = () => new StreamableHTTPClientTransport(url, { authProvider: provider });
+    // Both eras: the scenario's server speaks 2025 or 2026-07-28 (the official v2 client negotiates).
+    const newClient = () =>
+      new Client({ name: 'conformance-driver', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
     /** The person through the gateway's pages (and the upstream's, which answer at once). */
     const authorize = async () => {
       if (!provider.authorizationUrl) throw new Error('the gateway did not send the client to authorize');
@@ -96,16 +98,16 @@ async function main(): Promise<void> {
         consent: 'allow',
       });
       await page.context().close();
-      const code = back.searchParams.get('code');
-      if (!code) throw new Error(`no code: ${back.href}`);
+      if (!back.searchParams.get('code')) throw new Error(`no code: ${back.href}`);
       provider.authorizationUrl = undefined;
-      await transport().finishAuth(code);
+      // The whole callback: the client checks the gateway's `iss` (RFC 9207) before the code.
+      await transport().finishAuth(back.searchParams);
     };
     // The client authorizes when told to (401, or 403 insufficient_scope: step-up), then goes on.
     let client: Client | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        client ??= new Client({ name: 'conformance-driver', version: '1.0.0' });
+        client ??= newClient();
         if (!client.transport) await client.connect(transport());
         const { tools } = await client.listTools();
         if (tools[0]) await client.callTool({ name: tools[0].name, arguments: {} });

@@ -27,16 +27,7 @@ const NOT_APPLICABLE: Record<string, string> = {
     'the client id of a Client ID Metadata Document is the URL of the client’s own document, not the scenario’s',
 };
 
-/**
- * Scenarios not run, with the reason. authorization-server-migration: its server speaks only MCP
- * 2026-07-28 (no initialize), which the official SDK client used by the driver does not speak yet,
- * so the scenario never reaches the migration (issue 12 brings 2026-07-28 through the gateway).
- */
-export const NOT_RUN: Record<string, string> = {
-  'auth/authorization-server-migration': 'needs an MCP 2026-07-28 client in front of the gateway (issue 12)',
-};
-
-/** Scenarios run one by one, besides `--suite auth`: machine credentials, 2025-03-26, 2026-07-28 authorization checks. */
+/** Scenarios run one by one, besides `--suite auth`: machine credentials, 2025-03-26, the 2026-07-28 ones. */
 const SCENARIOS = [
   'auth/client-credentials-basic',
   'auth/client-credentials-jwt',
@@ -52,6 +43,8 @@ const SCENARIOS = [
   'auth/resource-mismatch',
   'auth/offline-access-scope',
   'auth/offline-access-not-supported',
+  // Its server speaks only 2026-07-28: the driver's client (the official v2 SDK) negotiates it.
+  'auth/authorization-server-migration',
 ];
 
 let out: string;

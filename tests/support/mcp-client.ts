@@ -60,6 +60,14 @@ export class TestOAuthProvider implements OAuthClientProvider {
     if (scope === 'all' || scope === 'client') this.info = undefined;
     if (scope === 'all' || scope === 'verifier') this.verifier = '';
   }
+  /** SEP-2352: which authorization server an authorization in flight was started at (v2 clients). */
+  discovery?: unknown;
+  saveDiscoveryState(state: unknown) {
+    this.discovery = state;
+  }
+  discoveryState() {
+    return this.discovery as never;
+  }
   saveCodeVerifier(v: string) {
     this.verifier = v;
   }
