@@ -154,8 +154,8 @@ test('a stream lost mid-call is resumed through the edge with Last-Event-ID (ech
   expect(JSON.parse(result.data)).toMatchObject({ id: 3, result: { content: [{ type: 'text' }] } });
 });
 
-test('a client pinned to MCP 2026-07-28 uses echo-stateful and fetch through the gateway (stateless, no session)', async () => {
-  for (const service of ['echo-stateful', 'fetch']) {
+test('a client pinned to MCP 2026-07-28 uses echo-stateful, fetch and everything (stdio, through the proxy) through the gateway', async () => {
+  for (const service of ['echo-stateful', 'fetch', 'everything']) {
     // The gateway's token, as any client gets it (the 2025 flow is the same authorization).
     const { client: legacy, provider } = await connectWithOAuth(`${stack.url}/${service}/mcp`, { person });
     await legacy.close();
@@ -180,9 +180,14 @@ test('a client pinned to MCP 2026-07-28 uses echo-stateful and fetch through the
       // The 2026-07-28 routing headers reached the service as the client sent them.
       expect(who.headers['mcp-method']).toBe('tools/call');
       expect(who.headers['mcp-name']).toBe('whoami');
-    } else {
+    } else if (service === 'fetch') {
       const result = (await client.callTool({ name: 'fetch', arguments: { url: siteUrl } })) as ToolResult;
       expect(result.content.map((c) => c.text).join('\n')).toContain('Gateway test page');
+    } else {
+      // A stdio server of today, initialized by the proxy, serving a client that never initializes.
+      expect(client.getServerVersion()?.name).toContain('everything');
+      const result = (await client.callTool({ name: 'echo', arguments: { message: 'modern' } })) as ToolResult;
+      expect(result.content[0]!.text).toContain('modern');
     }
     await client.close();
   }

@@ -61,7 +61,7 @@ export function reportFile(name: string): string {
 
 /**
  * Compares a candidate's results with a baseline's: writes both side by side to `reportFile(name)`,
- * prints one line (how many scenarios get the same verdict), checks that the same scenarios ran and
+ * prints one line (how many scenarios get the same verdict), checks that every baseline scenario ran and
  * that the baseline passes the basics (or the comparison means nothing), and returns every
  * scenario that passes for the baseline and not for the candidate, and the report's path.
  */
@@ -90,7 +90,10 @@ export function regressions(
       `; tables in ${report}`,
   );
   expect(baseline.size).toBeGreaterThan(20);
-  expect([...candidate.keys()].sort()).toEqual([...baseline.keys()].sort());
+  // Every scenario run against the baseline ran against the candidate too. The candidate may run
+  // more: a candidate that speaks 2026-07-28 where the baseline does not (the stdio proxy, in
+  // front of a server that does not) is given the scenarios its discovery answer makes apply.
+  expect([...baseline.keys()].filter((s) => !candidate.has(s))).toEqual([]);
   for (const basic of ['server-initialize', 'ping', 'tools-list', 'resources-list', 'prompts-list']) {
     expect(baseline.get(basic)?.passed).toBe(true);
   }

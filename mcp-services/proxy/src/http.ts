@@ -12,6 +12,9 @@ import { createEdgeGuard, isLoopbackHost } from '../../shared/edge-guard.ts';
 import { callerIdentity } from '../../shared/identity.ts';
 import type { ProxyConfig } from './config.ts';
 import type { SessionManager } from './sessions.ts';
+import { modernHandler, type ModernPool } from './modern.ts';
+import { isLegacyRequest } from '@modelcontextprotocol/server';
+import { toWebRequest } from '@modelcontextprotocol/node';
 
 /** The revisions this proxy relays: every one the SDK speaks (2025-11-25, -06-18, -03-26 and older). */
 export const PROTOCOL_VERSIONS: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
@@ -62,8 +65,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export function createHandler(config: ProxyConfig, sessions: SessionManager, logger: Logger) {
+export function createHandler(config: ProxyConfig, sessions: SessionManager, pool: ModernPool, logger: Logger) {
   const fromEdge = createEdgeGuard(config.edgeSecret, logger);
+  const modern = modernHandler(pool);
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const origin = header(req, 'origin');
@@ -71,16 +75,18 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, log
       logger.info({ origin }, 'origin refused');
       return sendError(res, 403, -32000, `Forbidden: origin ${origin} may not call this server`);
     }
-    // Transports, "Protocol Version Header": an invalid or unsupported version MUST get 400.
+    // Transports, "Protocol Version Header": an invalid or unsupported version MUST get 400. A
+    // session-less POST may be of the 2026-07-28 era, whose handler answers for its versions.
     const version = header(req, 'mcp-protocol-version');
-    if (version !== undefined && !PROTOCOL_VERSIONS.includes(version)) {
-      return sendError(
+    const unsupported = () =>
+      sendError(
         res,
         400,
         -32000,
         `Bad Request: unsupported MCP-Protocol-Version ${version} (supported: ${PROTOCOL_VERSIONS.join(', ')})`,
       );
-    }
+    const sessionless = req.method === 'POST' && header(req, 'mcp-session-id') === undefined;
+    if (version !== undefined && !PROTOCOL_VERSIONS.includes(version) && !sessionless) return unsupported();
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
       return sendError(res, 405, -32000, 'Method not allowed', null, { allow: 'GET, POST, DELETE' });
     }
@@ -97,13 +103,16 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, log
       if (!body.ok) return sendError(res, body.status, body.code, body.message);
       return session.transport.handleRequest(req, res, body.value);
     }
-    // No session id: only an initialize may come without one ("Session Management": other
-    // requests without it SHOULD get 400). The 2026-07-28 revision's session-less requests
-    // land here too: stdio servers of today need the handshake, so they get this 400.
+    // No session id: a 2026-07-28 request (served by the user's pooled child, modern.ts), or an
+    // initialize; other 2025 requests without it SHOULD get 400 ("Session Management").
     const missing = 'Bad Request: Mcp-Session-Id header is required (start a session with initialize)';
     if (req.method !== 'POST') return sendError(res, 400, -32000, missing);
     const body = await readJson(req, config.maxMessageBytes);
     if (!body.ok) return sendError(res, body.status, body.code, body.message);
+    if (!(await isLegacyRequest(await toWebRequest(req, body.value), body.value))) {
+      return modern(req, res, body.value);
+    }
+    if (version !== undefined && !PROTOCOL_VERSIONS.includes(version)) return unsupported();
     if (!isInitializeRequest(body.value)) return sendError(res, 400, -32000, missing);
     const session = sessions.open(identity);
     if ('status' in session) {

@@ -5,6 +5,7 @@ import { applyKeepAlive } from '../../shared/keep-alive.ts';
 import { childBaseEnv, type ProxyConfig } from './config.ts';
 import { createHandler } from './http.ts';
 import { createSessionManager, type SessionManager } from './sessions.ts';
+import { ModernPool } from './modern.ts';
 
 export interface RunningProxy {
   server: Server;
@@ -22,7 +23,9 @@ export async function startProxy(
   env: Record<string, string | undefined> = process.env,
 ): Promise<RunningProxy> {
   const sessions = createSessionManager(config, childBaseEnv(env), logger);
-  const server = applyKeepAlive(createServer(createHandler(config, sessions, logger)));
+  // 2026-07-28 clients: one initialized child per user (modern.ts).
+  const pool = new ModernPool(config, childBaseEnv(env), logger);
+  const server = applyKeepAlive(createServer(createHandler(config, sessions, pool, logger)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -32,7 +35,7 @@ export async function startProxy(
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     const stopped = new Promise((resolve) => server.close(resolve));
-    await sessions.closeAll();
+    await Promise.all([sessions.closeAll(), pool.close()]);
     server.closeAllConnections();
     await stopped;
   }

@@ -1,0 +1,160 @@
+/**
+ * MCP 2026-07-28 clients in front of a stdio server of today (issue 12). Such a client sends no
+ * `initialize` and holds no session: each request stands alone, with its protocol version and
+ * capabilities in `_meta`. The stdio servers speak the 2025 protocol, and need the handshake.
+ * So the proxy keeps, per user, one child that it has initialized itself (the pool, idle-expired
+ * like sessions), and serves each modern request with a fresh front server (the official SDK v2's
+ * createMcpHandler: `server/discover`, the `_meta` envelope, `-32022` for an unknown version)
+ * whose capabilities and server info are the child's, and whose handlers pass the request to that
+ * user's child and its answer back. A request never reaches another user's child.
+ * Not yet: a child's requests to the client during a call (sampling, elicitation, roots: to become
+ * input-required results), and `subscriptions/listen`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { createMcpHandler, Server, type McpRequestContext, type ServerContext } from '@modelcontextprotocol/server';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import type { Logger } from 'pino';
+import { callerIdentity, headersOf } from '../../shared/identity.ts';
+import { ChildProcessTransport } from './child.ts';
+import type { ProxyConfig } from './config.ts';
+import { identityEnv } from './sessions.ts';
+
+/** The requests a modern client may make, by the capability of the child that serves them. */
+const FORWARDED: Record<string, readonly string[]> = {
+  tools: ['tools/list', 'tools/call'],
+  resources: ['resources/list', 'resources/read', 'resources/templates/list'],
+  prompts: ['prompts/list', 'prompts/get'],
+  completions: ['completion/complete'],
+};
+
+interface Pooled {
+  client: Client;
+  child: ChildProcessTransport;
+  idleTimer?: NodeJS.Timeout;
+}
+
+export class ModernPool {
+  private readonly config: ProxyConfig;
+  private readonly baseEnv: Record<string, string>;
+  private readonly logger: Logger;
+  /** The user's initialized child, or its start in progress. */
+  private readonly byUser = new Map<string, Promise<Pooled>>();
+
+  constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
+    this.config = config;
+    this.baseEnv = baseEnv;
+    this.logger = logger;
+  }
+
+  get size(): number {
+    return this.byUser.size;
+  }
+
+  get requestTimeoutMs(): number {
+    return this.config.requestTimeoutMs;
+  }
+
+  /** The user's child, initialized; started on first use, ended after idleTimeoutMs unused. */
+  async childOf(request: Request | undefined): Promise<Pooled> {
+    const identity = callerIdentity(headersOf(request));
+    let pooled = this.byUser.get(identity.id);
+    if (!pooled) {
+      if (this.byUser.size >= this.config.maxSessions) {
+        throw new Error(`Too many users at once: this server runs ${this.config.maxSessions} at a time`);
+      }
+      pooled = this.start(identity);
+      this.byUser.set(identity.id, pooled);
+      pooled.catch(() => this.byUser.delete(identity.id));
+    }
+    const ready = await pooled;
+    this.armIdle(identity.id, ready);
+    return ready;
+  }
+
+  private async start(identity: ReturnType<typeof callerIdentity>): Promise<Pooled> {
+    const log = this.logger.child({ user: identity.id });
+    const child = new ChildProcessTransport({
+      command: this.config.command,
+      env: { ...this.baseEnv, ...identityEnv(identity) },
+      maxMessageBytes: this.config.maxMessageBytes,
+      killGraceMs: this.config.killGraceMs,
+      onStderr: (line) => log.info({ stderr: line }, 'MCP server stderr'),
+    });
+    const client = new Client({ name: 'mcp-oauth-gateway', version: '1.0.0' });
+    child.onclose = () => {
+      this.byUser.delete(identity.id);
+      log.info('modern child ended');
+    };
+    await client.connect(child);
+    log.info({ pid: child.pid }, 'modern child started');
+    return { client, child };
+  }
+
+  private armIdle(user: string, pooled: Pooled): void {
+    clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = setTimeout(() => {
+      this.byUser.delete(user);
+      void pooled.client.close();
+    }, this.config.idleTimeoutMs);
+    pooled.idleTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.byUser.values()];
+    this.byUser.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.client.close()));
+  }
+}
+
+/** The front server for one modern request: the user's child's capabilities, its answers. */
+async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Server> {
+  const { client } = await pool.childOf(ctx.requestInfo);
+  const capabilities = client.getServerCapabilities() ?? {};
+  const info = client.getServerVersion() ?? { name: 'stdio server', version: '0' };
+  const server = new Server(
+    { name: info.name, version: info.version },
+    {
+      capabilities: Object.fromEntries(
+        Object.keys(FORWARDED)
+          .filter((c) => c in capabilities)
+          .map((c) => [c, (capabilities as Record<string, object>)[c]]),
+      ),
+      ...(client.getInstructions() ? { instructions: client.getInstructions() } : {}),
+    },
+  );
+  for (const [capability, methods] of Object.entries(FORWARDED)) {
+    if (!(capability in capabilities)) continue;
+    for (const method of methods) {
+      server.setRequestHandler(
+        method as 'tools/list',
+        (async (request: { method: string; params?: Record<string, unknown> }, call: ServerContext) => {
+          const progressToken = call.mcpReq._meta?.progressToken;
+          // The request as a 2025 client sends it: the envelope's reserved _meta keys stay here.
+          const { _meta, ...params } = request.params ?? {};
+          return client.request({ method: request.method, params }, ResultSchema, {
+            signal: call.mcpReq.signal,
+            timeout: pool.requestTimeoutMs,
+            ...(progressToken !== undefined
+              ? {
+                  onprogress: (progress) =>
+                    void call.mcpReq.notify({
+                      method: 'notifications/progress',
+                      params: { progressToken, ...progress },
+                    }),
+                }
+              : {}),
+          });
+        }) as never,
+      );
+    }
+  }
+  return server;
+}
+
+/** The node handler serving 2026-07-28 requests (2025 ones are refused: they have their sessions). */
+export function modernHandler(pool: ModernPool) {
+  const handle = toNodeHandler(createMcpHandler((ctx) => frontServer(pool, ctx), { legacy: 'reject' }));
+  return (req: IncomingMessage, res: ServerResponse, body: unknown) => handle(req, res, body);
+}

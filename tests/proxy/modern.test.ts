@@ -1,0 +1,78 @@
+/**
+ * MCP 2026-07-28 clients at the stdio proxy (mcp-services/proxy/src/modern.ts): a client pinned to
+ * 2026-07-28 (the official SDK v2 client: server/discover, no initialize, no session) uses a stdio
+ * server of today. Each user's requests go to that user's one initialized child, never another's;
+ * progress during a call reaches the client; an idle child ends; 2025 clients keep their sessions.
+ */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { alive, connect, startTestProxy, textOf, waitFor, whoami, type TestProxy } from './fixtures/harness.ts';
+
+let proxy: TestProxy;
+beforeAll(async () => {
+  proxy = await startTestProxy({ idleTimeoutMs: 1500 });
+});
+afterAll(() => proxy.close());
+
+async function modern(user: string): Promise<ModernClient> {
+  const client = new ModernClient(
+    { name: 'modern-proxy-test', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  await client.connect(
+    new ModernTransport(new URL(proxy.url), {
+      requestInit: { headers: { 'x-user-id': user, 'x-user-login': user.replace(/^\w+:/, 'login-') } },
+    }),
+  );
+  return client;
+}
+
+type Who = { pid: number; env: Record<string, string> };
+const who = async (client: ModernClient): Promise<Who> =>
+  JSON.parse(textOf(await client.callTool({ name: 'whoami', arguments: {} }))) as Who;
+
+test('discovery and tools from the stdio server; each user has one child of their own, reused', async () => {
+  const alice = await modern('github:11');
+  expect(alice.getServerCapabilities()?.tools).toBeDefined();
+  const { tools } = await alice.listTools();
+  expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['echo', 'whoami']));
+  expect(textOf(await alice.callTool({ name: 'echo', arguments: { message: 'modern' } }))).toBe('modern');
+
+  const first = await who(alice);
+  expect(first.env.MCP_USER_ID).toBe('github:11');
+  // Stateless requests of the same user: the same initialized child.
+  const again = await modern('github:11');
+  expect((await who(again)).pid).toBe(first.pid);
+  // Another user: another child, with their identity.
+  const bob = await modern('github:12');
+  const theirs = await who(bob);
+  expect(theirs.pid).not.toBe(first.pid);
+  expect(theirs.env.MCP_USER_ID).toBe('github:12');
+  for (const c of [alice, again, bob]) await c.close();
+});
+
+test('progress notifications during a call reach the modern client', async () => {
+  const client = await modern('github:13');
+  const seen: number[] = [];
+  const result = await client.callTool(
+    { name: 'progress', arguments: { steps: 3 } },
+    { onprogress: (p: { progress: number }) => seen.push(p.progress) },
+  );
+  expect(textOf(result)).toBe('done in 3 steps');
+  expect(seen).toEqual([1, 2, 3]);
+  await client.close();
+});
+
+test('an idle child ends; the next request starts a new one', async () => {
+  const client = await modern('github:14');
+  const { pid } = await who(client);
+  await waitFor(() => !alive(pid), 5000);
+  expect((await who(client)).pid).not.toBe(pid);
+  await client.close();
+});
+
+test('a 2025 client keeps its session beside them', async () => {
+  const { client, transport } = await connect(proxy.url, 'github:11');
+  expect(transport.sessionId).toBeDefined();
+  expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'legacy' } }))).toBe('legacy');
+  await client.close();
+});
