@@ -76,3 +76,49 @@ test('a 2025 client keeps its session beside them', async () => {
   expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'legacy' } }))).toBe('legacy');
   await client.close();
 });
+
+const discover = (url: string, user: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'server/discover',
+      'x-user-id': user,
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'server/discover',
+      params: {
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    }),
+  });
+
+test('a server that cannot start: 502 with a JSON-RPC error saying so; too many users: 503', async () => {
+  const broken = await startTestProxy({ command: ['node', '-e', 'process.exit(3)'] });
+  try {
+    const res = await discover(broken.url, 'github:21');
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { message: string }; id: number };
+    expect(body.id).toBe(1);
+    expect(body.error.message).toMatch(/^The MCP server could not be started/);
+  } finally {
+    await broken.close();
+  }
+  const small = await startTestProxy({ maxSessions: 1 });
+  try {
+    expect((await discover(small.url, 'github:22')).status).toBe(200);
+    const full = await discover(small.url, 'github:23');
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toBe('30');
+  } finally {
+    await small.close();
+  }
+});

@@ -29,6 +29,15 @@ const FORWARDED: Record<string, readonly string[]> = {
   completions: ['completion/complete'],
 };
 
+/** Why a modern request cannot be served: an HTTP status and a message for a JSON-RPC error. */
+export class PoolRefusal extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
 interface Pooled {
   client: Client;
   child: ChildProcessTransport;
@@ -57,12 +66,12 @@ export class ModernPool {
   }
 
   /** The user's child, initialized; started on first use, ended after idleTimeoutMs unused. */
-  async childOf(request: Request | undefined): Promise<Pooled> {
-    const identity = callerIdentity(headersOf(request));
+  async childOf(headers: Record<string, string | string[] | undefined>): Promise<Pooled> {
+    const identity = callerIdentity(headers);
     let pooled = this.byUser.get(identity.id);
     if (!pooled) {
       if (this.byUser.size >= this.config.maxSessions) {
-        throw new Error(`Too many users at once: this server runs ${this.config.maxSessions} at a time`);
+        throw new PoolRefusal(503, `Too many users at once: this server runs ${this.config.maxSessions} at a time`);
       }
       pooled = this.start(identity);
       this.byUser.set(identity.id, pooled);
@@ -87,7 +96,13 @@ export class ModernPool {
       this.byUser.delete(identity.id);
       log.info('modern child ended');
     };
-    await client.connect(child);
+    try {
+      await client.connect(child);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      log.warn({ reason: child.exitReason ?? (err as Error).message }, 'modern child failed to start');
+      throw new PoolRefusal(502, `The MCP server could not be started: ${child.exitReason ?? (err as Error).message}`);
+    }
     log.info({ pid: child.pid }, 'modern child started');
     return { client, child };
   }
@@ -110,7 +125,7 @@ export class ModernPool {
 
 /** The front server for one modern request: the user's child's capabilities, its answers. */
 async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Server> {
-  const { client } = await pool.childOf(ctx.requestInfo);
+  const { client } = await pool.childOf(headersOf(ctx.requestInfo));
   const capabilities = client.getServerCapabilities() ?? {};
   const info = client.getServerVersion() ?? { name: 'stdio server', version: '0' };
   const server = new Server(
@@ -153,8 +168,28 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
   return server;
 }
 
-/** The node handler serving 2026-07-28 requests (2025 ones are refused: they have their sessions). */
+/**
+ * The node handler serving 2026-07-28 requests (2025 ones are refused: they have their sessions).
+ * The user's child is made ready first, so that a server that cannot start, or a full pool, is a
+ * JSON-RPC error with its own status (502, 503), not the SDK's generic 500.
+ */
 export function modernHandler(pool: ModernPool) {
   const handle = toNodeHandler(createMcpHandler((ctx) => frontServer(pool, ctx), { legacy: 'reject' }));
-  return (req: IncomingMessage, res: ServerResponse, body: unknown) => handle(req, res, body);
+  return async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    try {
+      await pool.childOf(req.headers);
+    } catch (err) {
+      if (!(err instanceof PoolRefusal)) throw err;
+      const id = (body as { id?: unknown } | undefined)?.id ?? null;
+      const text = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: err.message }, id });
+      res
+        .writeHead(err.status, {
+          'content-type': 'application/json',
+          ...(err.status === 503 ? { 'retry-after': '30' } : {}),
+        })
+        .end(text);
+      return;
+    }
+    return handle(req, res, body);
+  };
 }
