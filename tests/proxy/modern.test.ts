@@ -5,7 +5,7 @@
  * progress during a call reaches the client; an idle child ends; 2025 clients keep their sessions.
  */
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
-import { alive, connect, startTestProxy, textOf, waitFor, whoami, type TestProxy } from './fixtures/harness.ts';
+import { alive, connect, startTestProxy, textOf, waitFor, type TestProxy } from './fixtures/harness.ts';
 
 let proxy: TestProxy;
 beforeAll(async () => {
