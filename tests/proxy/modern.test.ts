@@ -122,3 +122,29 @@ test('a server that cannot start: 502 with a JSON-RPC error saying so; too many 
     await small.close();
   }
 });
+
+test("MCP_PROXY_MODERN_CHILDREN: a user's requests spread over that many children when one is busy", async () => {
+  const wide = await startTestProxy({ modernChildrenPerUser: 2 });
+  try {
+    const client = new ModernClient(
+      { name: 'modern-proxy-test', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await client.connect(
+      new ModernTransport(new URL(wide.url), { requestInit: { headers: { 'x-user-id': 'github:31' } } }),
+    );
+    const first = await who(client);
+    // While the first child is busy with a long call, the user's next request goes to a second one.
+    const busy = client.callTool({ name: 'progress', arguments: { steps: 15 } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = await who(client);
+    expect(second.pid).not.toBe(first.pid);
+    expect(second.env.MCP_USER_ID).toBe('github:31');
+    await busy;
+    // No third child: an idle one of the two serves.
+    expect([first.pid, second.pid]).toContain((await who(client)).pid);
+    await client.close();
+  } finally {
+    await wide.close();
+  }
+});

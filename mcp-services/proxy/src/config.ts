@@ -23,6 +23,8 @@ export interface ProxyConfig {
   edgeSecret?: string;
   maxSessions: number;
   maxSessionsPerUser: number;
+  /** Children a user's 2026-07-28 requests are spread over (modern.ts). */
+  modernChildrenPerUser: number;
   idleTimeoutMs: number;
   requestTimeoutMs: number;
   maxMessageBytes: number;
@@ -55,6 +57,12 @@ function positive(env: Env, name: string, fallback: number, scale = 1): number {
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name}: "${raw}" is not a positive number`);
   return value * scale;
+}
+
+function wholeNumber(env: Env, name: string, fallback: number): number {
+  const value = positive(env, name, fallback);
+  if (!Number.isInteger(value)) throw new ConfigError(`${name}: "${setting(env, name)}" is not a whole number`);
+  return value;
 }
 
 function parseCommand(argv: string[], env: Env): string[] {
@@ -110,6 +118,7 @@ export function loadConfig(argv: string[], env: Env): ProxyConfig {
     allowLoopbackOrigins: isLoopbackHost(host),
     maxSessions: positive(env, 'MCP_PROXY_MAX_SESSIONS', 100),
     maxSessionsPerUser: positive(env, 'MCP_PROXY_MAX_SESSIONS_PER_USER', 10),
+    modernChildrenPerUser: wholeNumber(env, 'MCP_PROXY_MODERN_CHILDREN', 2),
     idleTimeoutMs: positive(env, 'MCP_PROXY_IDLE_TIMEOUT', 900, 1000),
     requestTimeoutMs: positive(env, 'MCP_PROXY_REQUEST_TIMEOUT', 300, 1000),
     maxMessageBytes: positive(env, 'MCP_PROXY_MAX_MESSAGE_BYTES', 8 * 1024 * 1024),

@@ -2,8 +2,8 @@
  * MCP 2026-07-28 clients in front of a stdio server of today (issue 12). Such a client sends no
  * `initialize` and holds no session: each request stands alone, with its protocol version and
  * capabilities in `_meta`. The stdio servers speak the 2025 protocol, and need the handshake.
- * So the proxy keeps, per user, one child that it has initialized itself (the pool, idle-expired
- * like sessions), and serves each modern request with a fresh front server (the official SDK v2's
+ * So the proxy keeps, per user, children that it has initialized itself (the pool: up to
+ * MCP_PROXY_MODERN_CHILDREN, idle-expired like sessions), and serves each modern request with a fresh front server (the official SDK v2's
  * createMcpHandler: `server/discover`, the `_meta` envelope, `-32022` for an unknown version)
  * whose capabilities and server info are the child's, and whose handlers pass the request to that
  * user's child and its answer back. A request never reaches another user's child.
@@ -41,6 +41,8 @@ export class PoolRefusal extends Error {
 interface Pooled {
   client: Client;
   child: ChildProcessTransport;
+  /** Requests of this child's user in flight at it. */
+  pending: number;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -48,8 +50,8 @@ export class ModernPool {
   private readonly config: ProxyConfig;
   private readonly baseEnv: Record<string, string>;
   private readonly logger: Logger;
-  /** The user's initialized child, or its start in progress. */
-  private readonly byUser = new Map<string, Promise<Pooled>>();
+  /** Each user's children: initialized, or starting. At most `modernChildrenPerUser`. */
+  private readonly byUser = new Map<string, Promise<Pooled>[]>();
 
   constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
     this.config = config;
@@ -57,29 +59,52 @@ export class ModernPool {
     this.logger = logger;
   }
 
+  /** Children running or starting, every user's. */
   get size(): number {
-    return this.byUser.size;
+    return [...this.byUser.values()].reduce((n, list) => n + list.length, 0);
   }
 
   get requestTimeoutMs(): number {
     return this.config.requestTimeoutMs;
   }
 
-  /** The user's child, initialized; started on first use, ended after idleTimeoutMs unused. */
+  /**
+   * A child of the user, initialized: an idle one; else a new one while the user has fewer than
+   * MCP_PROXY_MODERN_CHILDREN; else the least busy. Started on first use, each ended after
+   * MCP_PROXY_IDLE_TIMEOUT unused.
+   */
   async childOf(headers: Record<string, string | string[] | undefined>): Promise<Pooled> {
     const identity = callerIdentity(headers);
-    let pooled = this.byUser.get(identity.id);
-    if (!pooled) {
-      if (this.byUser.size >= this.config.maxSessions) {
-        throw new PoolRefusal(503, `Too many users at once: this server runs ${this.config.maxSessions} at a time`);
+    const list = this.byUser.get(identity.id) ?? [];
+    const ready = (await Promise.allSettled(list))
+      .filter((r): r is PromiseFulfilledResult<Pooled> => r.status === 'fulfilled')
+      .map((r) => r.value)
+      .sort((a, b) => a.pending - b.pending);
+    let chosen: Pooled | undefined = ready[0];
+    if ((!chosen || chosen.pending > 0) && list.length < this.config.modernChildrenPerUser) {
+      if (this.size >= this.config.maxSessions) {
+        if (!chosen) {
+          throw new PoolRefusal(
+            503,
+            `Too many users at once: this server runs ${this.config.maxSessions} children at a time`,
+          );
+        }
+      } else {
+        const starting = this.start(identity);
+        list.push(starting);
+        this.byUser.set(identity.id, list);
+        starting.catch(() => this.remove(identity.id, starting));
+        chosen = await starting;
       }
-      pooled = this.start(identity);
-      this.byUser.set(identity.id, pooled);
-      pooled.catch(() => this.byUser.delete(identity.id));
     }
-    const ready = await pooled;
-    this.armIdle(identity.id, ready);
-    return ready;
+    this.armIdle(identity.id, chosen!);
+    return chosen!;
+  }
+
+  private remove(user: string, entry: Promise<Pooled>): void {
+    const list = (this.byUser.get(user) ?? []).filter((e) => e !== entry);
+    if (list.length) this.byUser.set(user, list);
+    else this.byUser.delete(user);
   }
 
   private async start(identity: ReturnType<typeof callerIdentity>): Promise<Pooled> {
@@ -92,9 +117,12 @@ export class ModernPool {
       onStderr: (line) => log.info({ stderr: line }, 'MCP server stderr'),
     });
     const client = new Client({ name: 'mcp-oauth-gateway', version: '1.0.0' });
+    const pooled: Pooled = { client, child, pending: 0 };
     child.onclose = () => {
-      this.byUser.delete(identity.id);
-      log.info('modern child ended');
+      for (const e of this.byUser.get(identity.id) ?? []) {
+        void e.then((p) => p === pooled && this.remove(identity.id, e)).catch(() => undefined);
+      }
+      log.info({ pid: child.pid }, 'modern child ended');
     };
     try {
       await client.connect(child);
@@ -104,20 +132,21 @@ export class ModernPool {
       throw new PoolRefusal(502, `The MCP server could not be started: ${child.exitReason ?? (err as Error).message}`);
     }
     log.info({ pid: child.pid }, 'modern child started');
-    return { client, child };
+    return pooled;
   }
 
   private armIdle(user: string, pooled: Pooled): void {
     clearTimeout(pooled.idleTimer);
     pooled.idleTimer = setTimeout(() => {
-      this.byUser.delete(user);
+      // A request still in flight is activity; the request timeout bounds it.
+      if (pooled.pending > 0) return this.armIdle(user, pooled);
       void pooled.client.close();
     }, this.config.idleTimeoutMs);
     pooled.idleTimer.unref();
   }
 
   async close(): Promise<void> {
-    const all = [...this.byUser.values()];
+    const all = [...this.byUser.values()].flat();
     this.byUser.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.client.close()));
   }
@@ -125,7 +154,8 @@ export class ModernPool {
 
 /** The front server for one modern request: the user's child's capabilities, its answers. */
 async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Server> {
-  const { client } = await pool.childOf(headersOf(ctx.requestInfo));
+  const pooled = await pool.childOf(headersOf(ctx.requestInfo));
+  const { client } = pooled;
   const capabilities = client.getServerCapabilities() ?? {};
   const info = client.getServerVersion() ?? { name: 'stdio server', version: '0' };
   const server = new Server(
@@ -148,19 +178,22 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
           const progressToken = call.mcpReq._meta?.progressToken;
           // The request as a 2025 client sends it: the envelope's reserved _meta keys stay here.
           const { _meta, ...params } = request.params ?? {};
-          return client.request({ method: request.method, params }, ResultSchema, {
-            signal: call.mcpReq.signal,
-            timeout: pool.requestTimeoutMs,
-            ...(progressToken !== undefined
-              ? {
-                  onprogress: (progress) =>
-                    void call.mcpReq.notify({
-                      method: 'notifications/progress',
-                      params: { progressToken, ...progress },
-                    }),
-                }
-              : {}),
-          });
+          pooled.pending++;
+          return client
+            .request({ method: request.method, params }, ResultSchema, {
+              signal: call.mcpReq.signal,
+              timeout: pool.requestTimeoutMs,
+              ...(progressToken !== undefined
+                ? {
+                    onprogress: (progress) =>
+                      void call.mcpReq.notify({
+                        method: 'notifications/progress',
+                        params: { progressToken, ...progress },
+                      }),
+                  }
+                : {}),
+            })
+            .finally(() => pooled.pending--);
         }) as never,
       );
     }
