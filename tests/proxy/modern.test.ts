@@ -148,3 +148,11 @@ test("MCP_PROXY_MODERN_CHILDREN: a user's requests spread over that many childre
     await wide.close();
   }
 });
+
+test('concurrent first requests of a user start no more children than allowed', async () => {
+  const clients = await Promise.all(Array.from({ length: 5 }, () => modern('github:41')));
+  const pids = await Promise.all(clients.map(async (c) => (await who(c)).pid));
+  // MCP_PROXY_MODERN_CHILDREN is 1 in these tests: one child served them all.
+  expect(new Set(pids).size).toBe(1);
+  for (const c of clients) await c.close();
+});

@@ -46,12 +46,18 @@ interface Pooled {
   idleTimer?: NodeJS.Timeout;
 }
 
+/** A child in the pool: starting (`ready` pending), or ready (`pooled` set). */
+interface Entry {
+  ready: Promise<Pooled>;
+  pooled?: Pooled;
+}
+
 export class ModernPool {
   private readonly config: ProxyConfig;
   private readonly baseEnv: Record<string, string>;
   private readonly logger: Logger;
   /** Each user's children: initialized, or starting. At most `modernChildrenPerUser`. */
-  private readonly byUser = new Map<string, Promise<Pooled>[]>();
+  private readonly byUser = new Map<string, Entry[]>();
 
   constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
     this.config = config;
@@ -71,43 +77,43 @@ export class ModernPool {
   /**
    * A child of the user, initialized: an idle one; else a new one while the user has fewer than
    * MCP_PROXY_MODERN_CHILDREN; else the least busy. Started on first use, each ended after
-   * MCP_PROXY_IDLE_TIMEOUT unused.
+   * MCP_PROXY_IDLE_TIMEOUT unused. Decided before any wait, so that concurrent first requests
+   * of a user do not start more children than allowed.
    */
   async childOf(headers: Record<string, string | string[] | undefined>): Promise<Pooled> {
     const identity = callerIdentity(headers);
-    const list = this.byUser.get(identity.id) ?? [];
-    const ready = (await Promise.allSettled(list))
-      .filter((r): r is PromiseFulfilledResult<Pooled> => r.status === 'fulfilled')
-      .map((r) => r.value)
+    let list = this.byUser.get(identity.id);
+    if (!list) this.byUser.set(identity.id, (list = []));
+    const ready = list
+      .map((e) => e.pooled)
+      .filter((p): p is Pooled => p !== undefined)
       .sort((a, b) => a.pending - b.pending);
-    let chosen: Pooled | undefined = ready[0];
-    if ((!chosen || chosen.pending > 0) && list.length < this.config.modernChildrenPerUser) {
-      if (this.size >= this.config.maxSessions) {
-        if (!chosen) {
-          throw new PoolRefusal(
-            503,
-            `Too many users at once: this server runs ${this.config.maxSessions} children at a time`,
-          );
-        }
-      } else {
-        const starting = this.start(identity);
-        list.push(starting);
-        this.byUser.set(identity.id, list);
-        starting.catch(() => this.remove(identity.id, starting));
-        chosen = await starting;
-      }
+    let chosen: Promise<Pooled> | undefined;
+    if (ready[0] && ready[0].pending === 0) chosen = Promise.resolve(ready[0]);
+    else if (list.length < this.config.modernChildrenPerUser && this.size < this.config.maxSessions) {
+      chosen = this.start(identity, list);
+    } else if (ready[0]) chosen = Promise.resolve(ready[0]);
+    else if (list[0]) chosen = list[0].ready;
+    if (!chosen) {
+      if (!list.length) this.byUser.delete(identity.id);
+      throw new PoolRefusal(
+        503,
+        `Too many users at once: this server runs ${this.config.maxSessions} children at a time`,
+      );
     }
-    this.armIdle(identity.id, chosen!);
-    return chosen!;
+    const pooled = await chosen;
+    this.armIdle(pooled);
+    return pooled;
   }
 
-  private remove(user: string, entry: Promise<Pooled>): void {
+  private remove(user: string, entry: Entry): void {
     const list = (this.byUser.get(user) ?? []).filter((e) => e !== entry);
     if (list.length) this.byUser.set(user, list);
     else this.byUser.delete(user);
   }
 
-  private async start(identity: ReturnType<typeof callerIdentity>): Promise<Pooled> {
+  /** Starts a child for the user, its entry in `list` at once; the entry goes when it ends. */
+  private start(identity: ReturnType<typeof callerIdentity>, list: Entry[]): Promise<Pooled> {
     const log = this.logger.child({ user: identity.id });
     const child = new ChildProcessTransport({
       command: this.config.command,
@@ -118,28 +124,34 @@ export class ModernPool {
     });
     const client = new Client({ name: 'mcp-oauth-gateway', version: '1.0.0' });
     const pooled: Pooled = { client, child, pending: 0 };
+    const entry = {} as Entry;
     child.onclose = () => {
-      for (const e of this.byUser.get(identity.id) ?? []) {
-        void e.then((p) => p === pooled && this.remove(identity.id, e)).catch(() => undefined);
-      }
+      clearTimeout(pooled.idleTimer);
+      this.remove(identity.id, entry);
       log.info({ pid: child.pid }, 'modern child ended');
     };
-    try {
-      await client.connect(child);
-    } catch (err) {
-      await client.close().catch(() => undefined);
-      log.warn({ reason: child.exitReason ?? (err as Error).message }, 'modern child failed to start');
-      throw new PoolRefusal(502, `The MCP server could not be started: ${child.exitReason ?? (err as Error).message}`);
-    }
-    log.info({ pid: child.pid }, 'modern child started');
-    return pooled;
+    entry.ready = client.connect(child).then(
+      () => {
+        entry.pooled = pooled;
+        log.info({ pid: child.pid }, 'modern child started');
+        return pooled;
+      },
+      async (err: Error) => {
+        this.remove(identity.id, entry);
+        await client.close().catch(() => undefined);
+        log.warn({ reason: child.exitReason ?? err.message }, 'modern child failed to start');
+        throw new PoolRefusal(502, `The MCP server could not be started: ${child.exitReason ?? err.message}`);
+      },
+    );
+    list.push(entry);
+    return entry.ready;
   }
 
-  private armIdle(user: string, pooled: Pooled): void {
+  private armIdle(pooled: Pooled): void {
     clearTimeout(pooled.idleTimer);
     pooled.idleTimer = setTimeout(() => {
       // A request still in flight is activity; the request timeout bounds it.
-      if (pooled.pending > 0) return this.armIdle(user, pooled);
+      if (pooled.pending > 0) return this.armIdle(pooled);
       void pooled.client.close();
     }, this.config.idleTimeoutMs);
     pooled.idleTimer.unref();
@@ -148,7 +160,7 @@ export class ModernPool {
   async close(): Promise<void> {
     const all = [...this.byUser.values()].flat();
     this.byUser.clear();
-    await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.client.close()));
+    await Promise.all(all.map(async (e) => (await e.ready.catch(() => undefined))?.client.close()));
   }
 }
 
