@@ -37,7 +37,7 @@ beforeAll(async () => {
   stack = await startStack({
     github,
     readme: true,
-    env: { MCP_ECHO_STATEFUL_ENABLED: 'true', MCP_EVERYTHING_ENABLED: 'true' },
+    env: { MCP_ECHO_STATEFUL_ENABLED: 'true', MCP_EVERYTHING_ENABLED: 'true', MCP_FILESYSTEM_ENABLED: 'true' },
   });
   dir = mkdtempSync(join(tmpdir(), 'mcp-clients-'));
   followLog = join(dir, 'follow-authorization.log');
@@ -275,6 +275,46 @@ test(
       '{"a":2,"b":3}',
     ]);
     expect(text(sum)).toBe('The sum of 2 and 3 is 5.');
+  },
+  TIMEOUT,
+);
+
+test(
+  'MCP Inspector CLI --protocol-era modern (MCP 2026-07-28, no session) → echo-stateful, everything and filesystem (stdio, through the proxy)',
+  async () => {
+    const modern = ['--protocol-era', 'modern'];
+    const names = (result: unknown) => (result as { tools: { name: string }[] }).tools.map((t) => t.name);
+    const echoed = await inspector('echo-stateful', [
+      ...modern,
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'echo',
+      '--tool-arg',
+      'message=hello-modern',
+    ]);
+    expect(text(echoed)).toBe('hello-modern');
+    expect(names(await inspector('everything', [...modern, '--method', 'tools/list']))).toEqual(
+      expect.arrayContaining(['echo', 'get-sum']),
+    );
+    const sum = await inspector('everything', [
+      ...modern,
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'get-sum',
+      '--tool-args-json',
+      '{"a":20,"b":22}',
+    ]);
+    expect(text(sum)).toBe('The sum of 20 and 22 is 42.');
+    const allowed = await inspector('filesystem', [
+      ...modern,
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'list_allowed_directories',
+    ]);
+    expect(text(allowed)).toContain('filesystem');
   },
   TIMEOUT,
 );
