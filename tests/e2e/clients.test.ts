@@ -114,11 +114,11 @@ async function explained<T>(stderr: () => string, step: () => Promise<T>): Promi
 
 const text = (result: unknown) => (result as { content: { type: string; text: string }[] }).content[0]!.text;
 
-async function viaMcpRemote(service: string) {
-  const env = clientEnv(`mcp-remote-${service}`);
+async function viaMcpRemote(service: string, extraArgs: string[] = []) {
+  const env = clientEnv(`mcp-remote-${service}${extraArgs.length ? '-modern' : ''}`);
   const transport = new StdioClientTransport({
     command: MCP_REMOTE,
-    args: [`${stack.url}/${service}/mcp`],
+    args: [`${stack.url}/${service}/mcp`, ...extraArgs],
     env: { ...env, MCP_REMOTE_CONFIG_DIR: join(env.HOME!, '.mcp-auth') },
     stderr: 'pipe',
   });
@@ -195,6 +195,36 @@ test(
       expect(text(sum)).toContain('5');
     });
     await closeMcpRemote(client, transport);
+  },
+  TIMEOUT,
+);
+
+test(
+  'mcp-remote --protocol auto (MCP 2026-07-28 towards the gateway) → echo-stateful and everything (stdio, through the proxy)',
+  async () => {
+    const echo = await viaMcpRemote('echo-stateful', ['--protocol', 'auto']);
+    await explained(echo.stderr, async () => {
+      const who = JSON.parse(text(await echo.client.callTool({ name: 'whoami', arguments: {} }))) as {
+        identity: Record<string, string>;
+        headers: Record<string, string>;
+      };
+      expect(who.identity.login).toBe('octocat');
+      // mcp-remote spoke the modern era to the gateway: no session, the 2026-07-28 header.
+      expect(who.headers['mcp-protocol-version']).toBe('2026-07-28');
+      expect(who.headers['mcp-session-id']).toBeUndefined();
+    });
+    await closeMcpRemote(echo.client, echo.transport);
+
+    const everything = await viaMcpRemote('everything', ['--protocol', 'auto']);
+    await explained(everything.stderr, async () => {
+      const sum = await everything.client.callTool({ name: 'get-sum', arguments: { a: 4, b: 5 } }, undefined, {
+        timeout: 15_000,
+      });
+      expect(text(sum)).toContain('9');
+      // Served by a child the proxy initialized itself for this user (its modern path).
+      expect(stack.logs().some((l) => l.msg === 'modern child started')).toBe(true);
+    });
+    await closeMcpRemote(everything.client, everything.transport);
   },
   TIMEOUT,
 );
