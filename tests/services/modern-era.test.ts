@@ -4,28 +4,22 @@
  * per-request `_meta` envelope) lists and calls tools, and learns who the gateway says is calling;
  * a 2025 client (the v1 SDK) keeps its sessions. Stateless and stateful services alike.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { IDENTITY } from '../../contracts/headers.ts';
 import { createEchoServer } from '../../mcp-services/shared/echo.ts';
-import { createServiceHandler } from '../../mcp-services/shared/http-service.ts';
+import { serveService } from '../support/service-handler.ts';
 import { createTimeServer } from '../../mcp-services/time/src/time.ts';
 
-const servers: Server[] = [];
-async function serve(options: Parameters<typeof createServiceHandler>[0]): Promise<URL> {
-  const server = createServer(createServiceHandler(options));
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+const closers: (() => Promise<void>)[] = [];
+async function serve(options: Parameters<typeof serveService>[0]): Promise<URL> {
+  const service = await serveService(options);
+  closers.push(() => service.close());
+  return service.url;
 }
 afterAll(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((resolve) => s.close(resolve));
-  }
+  for (const close of closers) await close();
 });
 
 const identity = { [IDENTITY.id]: 'github:7', [IDENTITY.login]: 'octocat', [IDENTITY.provider]: 'github' };

@@ -5,31 +5,24 @@
  * id, and a client that lost a stream mid-call gets what it missed with `Last-Event-ID`, from its
  * own session only. And the store's bounds.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { IDENTITY } from '../../contracts/headers.ts';
 import { createEchoServer } from '../../mcp-services/shared/echo.ts';
 import { SessionEventStore } from '../../mcp-services/shared/event-store.ts';
-import { createServiceHandler } from '../../mcp-services/shared/http-service.ts';
+import { serveService } from '../support/service-handler.ts';
 import { sseEvents as events, type SseEvent } from '../support/sse.ts';
 
-let server: Server;
+let service: Awaited<ReturnType<typeof serveService>>;
 let url: string;
 
 beforeAll(async () => {
-  const handle = createServiceHandler({
+  service = await serveService({
     name: 'echo-stateful',
     create: () => createEchoServer('echo-stateful', { stateful: true }),
     stateful: true,
   });
-  server = createServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  url = service.url.href;
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => service.close());
 
 const headers = (user: string, session?: string, extra: Record<string, string> = {}) => ({
   'content-type': 'application/json',

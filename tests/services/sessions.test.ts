@@ -5,29 +5,22 @@
  * tests/proxy/transport.test.ts). MCP transports, "Session Management": servers SHOULD bind
  * session ids to user-specific information.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { IDENTITY } from '../../contracts/headers.ts';
 import { createEchoServer } from '../../mcp-services/shared/echo.ts';
-import { createServiceHandler } from '../../mcp-services/shared/http-service.ts';
+import { serveService } from '../support/service-handler.ts';
 
-let server: Server;
+let service: Awaited<ReturnType<typeof serveService>>;
 let url: string;
 
 beforeAll(async () => {
-  const handle = createServiceHandler({
+  service = await serveService({
     name: 'echo-stateful',
     create: () => createEchoServer('echo-stateful', { stateful: true }),
     stateful: true,
   });
-  server = createServer(handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  url = service.url.href;
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => service.close());
 
 const as = (user: string, session?: string) => ({
   'content-type': 'application/json',
