@@ -2,8 +2,9 @@
  * The official MCP conformance suite (`@modelcontextprotocol/conformance`, server mode, every
  * scenario) against (a) the proxy wrapping the reference server `server-everything` over stdio,
  * and (b) that same server's own Streamable HTTP transport. Whatever passes for the reference
- * must pass through the proxy, scenario by scenario. (Many scenarios call tools of the suite's
- * own test server, which server-everything does not have: they fail for both.)
+ * must pass through the proxy, scenario by scenario; and the same at 2026-07-28, through the
+ * proxy's modern path, for the scenarios both revisions have. (Many scenarios call tools of the
+ * suite's own test server, which server-everything does not have: they fail for both.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -62,4 +63,21 @@ test('the proxy passes every conformance scenario the reference server passes', 
   ]);
   const compared = regressions(direct, proxied, ['reference', 'proxy'], 'proxy');
   expect(compared).toEqual({ regressions: [], report: compared.report });
+}, 120_000);
+
+test('at MCP 2026-07-28, through the proxy, every scenario both revisions have that the reference passes at 2025-11-25', async () => {
+  const [direct, modern] = await Promise.all([
+    runServerSuite(referenceUrl, join(work, 'reference-2025'), 100_000),
+    // The suite's client is pinned to 2026-07-28 here: it never initializes; the proxy's modern
+    // path serves it from a child it initialized itself.
+    runServerSuite(proxy.url, join(work, 'proxy-2026'), 100_000, '2026-07-28'),
+  ]);
+  const both = [...direct.keys()].filter((s) => modern.has(s));
+  expect(both).toEqual(
+    expect.arrayContaining(['tools-list', 'tools-call-simple-text', 'resources-list', 'prompts-list']),
+  );
+  const missed = both
+    .filter((s) => direct.get(s)!.passed && !modern.get(s)!.passed)
+    .map((s) => `${s}: ${modern.get(s)!.failures.join(', ')}`);
+  expect(missed).toEqual([]);
 }, 120_000);

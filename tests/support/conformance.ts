@@ -38,13 +38,22 @@ export function readResults(
   return results;
 }
 
-/** `conformance server --suite all` against `url`. */
-export async function runServerSuite(url: string, outputDir: string, timeoutMs: number): Promise<Results> {
+/**
+ * `conformance server --suite all` against `url`; with `requirements`, exactly the scenarios that
+ * protocol revision requires (`--requirements 2026-07-28`).
+ */
+export async function runServerSuite(
+  url: string,
+  outputDir: string,
+  timeoutMs: number,
+  requirements?: string,
+): Promise<Results> {
+  const which = requirements ? ['--requirements', requirements] : ['--suite', 'all'];
   await new Promise<void>((resolve) => {
     // The CLI exits 1 when any scenario fails: the results are in the output directory.
     execFile(
       process.execPath,
-      [CONFORMANCE, 'server', '--url', url, '--suite', 'all', '-o', outputDir],
+      [CONFORMANCE, 'server', '--url', url, ...which, '-o', outputDir],
       { timeout: timeoutMs, killSignal: 'SIGKILL' },
       () => resolve(),
     );
