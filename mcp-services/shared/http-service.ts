@@ -19,6 +19,7 @@ import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-gu
 import { applyKeepAlive } from './keep-alive.ts';
 import { IDENTITY } from '../../contracts/headers.ts';
 import { SessionEventStore } from './event-store.ts';
+import { readJson } from './read-json.ts';
 
 export interface ServiceOptions {
   name: string;
@@ -42,22 +43,6 @@ function jsonRpcError(res: ServerResponse, status: number, message: string): voi
   res.writeHead(status, { 'content-type': 'application/json' }).end(body);
 }
 
-async function readJson(req: IncomingMessage): Promise<{ body: unknown } | { status: number; message: string }> {
-  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return { status: 413, message: 'Message too large' };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return { status: 413, message: 'Message too large' };
-    chunks.push(chunk);
-  }
-  try {
-    return { body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-  } catch {
-    return { status: 400, message: 'Parse error: the body is not JSON' };
-  }
-}
-
 export function createServiceHandler(options: ServiceOptions) {
   /** Each 2025-era session with the user who opened it (X-User-Id from the edge's decision). */
   const sessions = new Map<string, { transport: NodeStreamableHTTPServerTransport; user: string }>();
@@ -78,9 +63,9 @@ export function createServiceHandler(options: ServiceOptions) {
     if (typeof id === 'string') return jsonRpcError(res, 404, 'Session not found');
     let body: unknown;
     if (req.method === 'POST') {
-      const read = await readJson(req);
-      if ('status' in read) return jsonRpcError(res, read.status, read.message);
-      body = read.body;
+      const read = await readJson(req, MAX_BODY_BYTES);
+      if (!read.ok) return jsonRpcError(res, read.status, read.message);
+      body = read.value;
       // A request of the 2026-07-28 era: no session, served statelessly.
       if (!(await isLegacyRequest(await toWebRequest(req, body), body))) return perRequest(req, res, body);
     }

@@ -41,6 +41,11 @@ export interface RemoteRoute {
 }
 
 const TRUE = new Set(['true', '1', 'yes']);
+/**
+ * MCP_<S>_TIMEOUT when unset: the schema's default (auth/src/config/schema.ts, which this file
+ * cannot import: it needs zod). tests/deploy/compose.test.ts keeps the two equal.
+ */
+export const DEFAULT_TIMEOUT_SECONDS = 60;
 const setting = (name: string, suffix: string) => `MCP_${name.toUpperCase().replaceAll('-', '_')}_${suffix}`;
 
 /** The remote services an environment enables, and what is wrong with them. */
@@ -78,7 +83,7 @@ export function remoteRoutes(env: Record<string, string | undefined>): {
       name,
       url,
       upstreamAuth: auth !== '' && auth !== 'none',
-      timeoutSeconds: /^\d+$/.test(timeout) ? Number(timeout) : 60,
+      timeoutSeconds: /^\d+$/.test(timeout) ? Number(timeout) : DEFAULT_TIMEOUT_SECONDS,
       ...(ca ? { ca } : {}),
     });
   }

@@ -27,7 +27,8 @@ import {
 } from '../../scripts/compose.ts';
 import { EDGE_SECRET_ENV, LOGGING } from '../../scripts/deploy/compose-config.ts';
 import { AUTH, MCP_SERVICES, SERVICE_PORT } from '../../scripts/deploy/topology.ts';
-import { renderRemoteRoutes } from '../../scripts/deploy/remote-routes.ts';
+import { DEFAULT_TIMEOUT_SECONDS, renderRemoteRoutes } from '../../scripts/deploy/remote-routes.ts';
+import { DEFAULT_TIMEOUT_S } from '../../auth/src/config/upstream.ts';
 import { fillSecrets, SECRETS, type Secret } from '../../scripts/generate-secrets.ts';
 import { composeConfig, EDGE_SECRET, ENV } from '../support/compose-config.ts';
 import { CATALOGUE } from '../../mcp-services/catalogue.ts';
@@ -360,6 +361,12 @@ describe('scripts/compose.ts', () => {
     expect(plan(parseArgs(['up']), noDomain, composeText, {})).toEqual({
       problems: [expect.stringContaining('BASE_DOMAIN')],
     });
+    // Unset, the timeout is the gateway's own default for it.
+    const { MCP_GITHUB_TIMEOUT: _timeout, ...noTimeout } = fileEnv;
+    const defaulted = plan(parseArgs(['up']), noTimeout, composeText, {});
+    if ('problems' in defaulted) throw new Error(defaulted.problems.join());
+    expect(defaulted.remote[0]!.timeoutSeconds).toBe(DEFAULT_TIMEOUT_SECONDS);
+    expect(DEFAULT_TIMEOUT_SECONDS).toBe(DEFAULT_TIMEOUT_S);
     // No remote service: an empty configuration, still valid.
     expect(parse(renderRemoteRoutes([], ''))).toEqual({ http: {} });
   });

@@ -330,7 +330,14 @@ export const TOKEN_AUTH_METHODS = [
  * The settings of a remote MCP server (`MCP_<S>_URL`), per service: read by config/upstream.ts,
  * documented from here (docs/configuration.md "Remote MCP servers", and docs/upstreams.md).
  */
-export const REMOTE_SERVICE_SETTINGS: readonly { suffix: string; default?: string; secret?: boolean; doc: string }[] = [
+export const REMOTE_SERVICE_SETTINGS: readonly {
+  suffix: string;
+  default?: string;
+  secret?: boolean;
+  /** Only meaningful with MCP_<S>_AUTH (user or client_credentials): set without it, a mistake. */
+  withAuth?: boolean;
+  doc: string;
+}[] = [
   {
     suffix: 'AUTH',
     default: 'none',
@@ -338,36 +345,48 @@ export const REMOTE_SERVICE_SETTINGS: readonly { suffix: string; default?: strin
   },
   {
     suffix: 'CLIENT_ID',
+    withAuth: true,
     doc: "A client registered at the server's authorization server. Needed for `client_credentials` and for servers without metadata; otherwise, for `user`, the gateway uses a Client ID Metadata Document (`$PUBLIC_URL/.well-known/oauth-client/<service>`) where the server takes them, or registers itself (RFC 7591) and keeps the registration.",
   },
-  { suffix: 'CLIENT_SECRET', secret: true, doc: "The client's secret (client_secret_basic, or client_secret_post)." },
+  {
+    suffix: 'CLIENT_SECRET',
+    withAuth: true,
+    secret: true,
+    doc: "The client's secret (client_secret_basic, or client_secret_post).",
+  },
   {
     suffix: 'CLIENT_KEY',
+    withAuth: true,
     doc: 'Path of a PEM private key file (RSA, or EC P-256/P-384/P-521): the client authenticates with a signed JWT (`private_key_jwt`, RFC 7523), the algorithm following the key.',
   },
   {
     suffix: 'CLIENT_CERT',
+    withAuth: true,
     doc: 'Path of a PEM client certificate, with `MCP_<SERVICE>_CLIENT_CERT_KEY` (its private key file): mutual TLS at the token endpoint (`tls_client_auth`, RFC 8705).',
   },
-  { suffix: 'CLIENT_CERT_KEY', doc: 'Path of the PEM private key of `MCP_<SERVICE>_CLIENT_CERT`.' },
+  { suffix: 'CLIENT_CERT_KEY', withAuth: true, doc: 'Path of the PEM private key of `MCP_<SERVICE>_CLIENT_CERT`.' },
   {
     suffix: 'CA',
     doc: "Path of a PEM CA certificate that signed the server's (and its token endpoint's) TLS certificate, when it is not publicly trusted.",
   },
   {
     suffix: 'TOKEN_AUTH_METHOD',
+    withAuth: true,
     doc: 'How the client authenticates at the token endpoint: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `tls_client_auth` or `none`. Default: from the credentials given (key: private_key_jwt, certificate: tls_client_auth, secret: client_secret_basic, none: none).',
   },
   {
     suffix: 'SCOPE',
+    withAuth: true,
     doc: "Scopes to ask the server for, separated by spaces. Default: the `scope` of the server's challenge, else its protected resource metadata's `scopes_supported`, else none.",
   },
   {
     suffix: 'AUTHORIZATION_URL',
+    withAuth: true,
     doc: 'The authorization endpoint, for servers that publish no metadata (a GitHub OAuth app: `https://github.com/login/oauth/authorize`). Set with `MCP_<SERVICE>_TOKEN_URL`; otherwise the endpoints are discovered as the MCP authorization specification says.',
   },
   {
     suffix: 'TOKEN_URL',
+    withAuth: true,
     doc: 'The token endpoint, for servers that publish no metadata (GitHub: `https://github.com/login/oauth/access_token`), and for `client_credentials` without discovery.',
   },
   {

@@ -9,7 +9,13 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isLoopbackHost } from '../../../contracts/loopback.ts';
-import { serviceSettingName, UPSTREAM_AUTH_MODES, TOKEN_AUTH_METHODS, type UpstreamAuthMode } from './schema.ts';
+import {
+  REMOTE_SERVICE_SETTINGS,
+  serviceSettingName,
+  UPSTREAM_AUTH_MODES,
+  TOKEN_AUTH_METHODS,
+  type UpstreamAuthMode,
+} from './schema.ts';
 
 export type TokenAuthMethod = (typeof TOKEN_AUTH_METHODS)[number];
 
@@ -42,7 +48,8 @@ export interface RemoteConfig {
   auth?: UpstreamAuthConfig;
 }
 
-const DEFAULT_TIMEOUT_S = 60;
+/** MCP_<S>_TIMEOUT's default, as the schema documents it. */
+export const DEFAULT_TIMEOUT_S = Number(REMOTE_SERVICE_SETTINGS.find((s) => s.suffix === 'TIMEOUT')!.default);
 
 /** https, or http to a loopback host only (design: upstream URLs; OAuth 2.1 §1.5). */
 function secureUrl(text: string, name: string, problems: string[], allowQuery = false): string | undefined {
@@ -165,17 +172,9 @@ export function parseRemote(
 
   let auth: UpstreamAuthConfig | undefined;
   if (mode === 'none') {
-    const stray = [
-      'CLIENT_ID',
-      'CLIENT_SECRET',
-      'CLIENT_KEY',
-      'CLIENT_CERT',
-      'CLIENT_CERT_KEY',
-      'TOKEN_AUTH_METHOD',
-      'AUTHORIZATION_URL',
-      'TOKEN_URL',
-      'SCOPE',
-    ].filter((s) => get(s) !== undefined);
+    const stray = REMOTE_SERVICE_SETTINGS.filter((s) => s.withAuth)
+      .map((s) => s.suffix)
+      .filter((s) => get(s) !== undefined);
     if (stray.length) {
       problems.push(
         `${stray.map(setting).join(', ')}: only used with ${setting('AUTH')}=user or client_credentials; set that, or remove them.`,

@@ -80,21 +80,20 @@ export const CHAIN: readonly ChainStep[] = [
  * Cookie is stripped after it.
  */
 export const UPSTREAM_AUTH_RESPONSE_HEADERS: readonly string[] = [...AUTH_RESPONSE_HEADERS, 'authorization'];
-export const UPSTREAM_CHAIN: readonly ChainStep[] = [
-  { step: 'cors' },
-  { step: 'strip', name: 'strip-client-identity', headers: AUTH_RESPONSE_HEADERS },
-  {
-    step: 'forward-auth',
-    name: 'mcp-forward-auth-upstream',
-    path: '/verify',
-    responseHeaders: UPSTREAM_AUTH_RESPONSE_HEADERS,
-    maxResponseBodySize: 65_536,
-  },
-  { step: 'strip', name: 'strip-cookie', headers: ['cookie'] },
-  // A third party's server does not set cookies on the gateway's origin.
-  { step: 'strip-answer', name: 'strip-upstream-cookies', headers: ['set-cookie'] },
-  { step: 'strip-prefix' },
-];
+/** CHAIN, with those two steps changed, and the server's cookies kept from the client. */
+export const UPSTREAM_CHAIN: readonly ChainStep[] = CHAIN.flatMap((step): ChainStep[] => {
+  if (step.step === 'forward-auth') {
+    return [{ ...step, name: 'mcp-forward-auth-upstream', responseHeaders: UPSTREAM_AUTH_RESPONSE_HEADERS }];
+  }
+  if (step.step === 'strip' && step.name === 'strip-credentials') {
+    return [
+      { step: 'strip', name: 'strip-cookie', headers: ['cookie'] },
+      // A third party's server does not set cookies on the gateway's origin.
+      { step: 'strip-answer', name: 'strip-upstream-cookies', headers: ['set-cookie'] },
+    ];
+  }
+  return [step];
+});
 
 /** The chain of a service: its own token to a remote server with an authorization of its own. */
 export function chainOf(service: { remote?: { auth?: unknown } }): readonly ChainStep[] {

@@ -16,7 +16,8 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { Logger } from '../log.ts';
 import { challengeParams } from '../upstream/discovery.ts';
 import type { UpstreamService } from '../upstream/upstreams.ts';
-import { InsufficientScopeError, InvalidTokenError, toWire, type Challenge } from '../errors.ts';
+import { upstreamFailure, upstreamRefused } from '../upstream/edge-answers.ts';
+import { InsufficientScopeError, toWire, type Challenge, type InvalidTokenError } from '../errors.ts';
 import { upstreamPath, upstreamTransport, withoutHopByHop, type Upstream } from './proxy.ts';
 
 /** The largest request body held for the one retry after a 401 (MCP messages are far smaller). */
@@ -149,17 +150,8 @@ export async function remoteRequest(req: IncomingMessage, res: ServerResponse, r
         { service: r.name, failure: sent.failed, err: sent.error && { message: sent.error.message } },
         'remote MCP server request failed',
       );
-      if (sent.failed === 'timeout') {
-        const seconds = Math.round(r.service.remote.timeoutMs / 1000);
-        jsonRpcError(
-          res,
-          504,
-          `${r.name}: the upstream MCP server did not answer within ${seconds} s`,
-          r.answerHeaders,
-        );
-      } else {
-        jsonRpcError(res, 502, `${r.name}: the upstream MCP server could not be reached`, r.answerHeaders);
-      }
+      const failure = upstreamFailure(r.name, sent.failed, r.service.remote.timeoutMs);
+      jsonRpcError(res, failure.status, failure.body.error.message, r.answerHeaders);
       return;
     }
     const { answer } = sent;
@@ -175,7 +167,7 @@ export async function remoteRequest(req: IncomingMessage, res: ServerResponse, r
         continue;
       }
       await r.service.forget(r.userId);
-      refusal(res, r, new InvalidTokenError(`${r.name} refused its authorization: authorize ${r.name} again`));
+      refusal(res, r, upstreamRefused(r.name));
       return;
     }
     if (status === 403 && challenge.error === 'insufficient_scope') {

@@ -21,6 +21,29 @@ export const EDGE_ANSWER_STATUSES = [401, 502, 504] as const;
 export const edgeAnswerPath = (service: string, status: number | string): string =>
   `${EDGE_ANSWER_PREFIX}${service}/${status}`;
 
+/**
+ * What every edge says when a remote server fails (edge/remote.ts inline, and the answers below):
+ * a JSON-RPC error body naming the service, with its status.
+ */
+export function upstreamFailure(
+  name: string,
+  failure: 'timeout' | 'unreachable',
+  timeoutMs: number,
+): { status: 502 | 504; body: { jsonrpc: '2.0'; error: { code: number; message: string }; id: null } } {
+  const message =
+    failure === 'timeout'
+      ? `${name}: the upstream MCP server did not answer within ${Math.round(timeoutMs / 1000)} s`
+      : `${name}: the upstream MCP server could not be reached`;
+  return {
+    status: failure === 'timeout' ? 504 : 502,
+    body: { jsonrpc: '2.0', error: { code: -32000, message }, id: null },
+  };
+}
+
+/** The gateway's own refusal when a remote server refused the token it was given. */
+export const upstreamRefused = (name: string): InvalidTokenError =>
+  new InvalidTokenError(`${name} refused its authorization: authorize ${name} again`);
+
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res
@@ -44,21 +67,13 @@ export function upstreamEdgeAnswers(registry: ServiceRegistry, upstreams: Upstre
     }
     if (status === 401) {
       await upstreams?.get(name)?.rejectedAtEdge(req.headers.authorization);
-      const wire = toWire(
-        new InvalidTokenError(`${name} refused its authorization: authorize ${name} again`),
-        undefined,
-        {
-          resource_metadata: service.metadataUrl,
-          scope: service.scopes.join(' '),
-        },
-      );
+      const wire = toWire(upstreamRefused(name), undefined, {
+        resource_metadata: service.metadataUrl,
+        scope: service.scopes.join(' '),
+      });
       return send(res, 401, wire.body, wire.headers);
     }
-    const seconds = Math.round(service.remote.timeoutMs / 1000);
-    const message =
-      status === 504
-        ? `${name}: the upstream MCP server did not answer within ${seconds} s`
-        : `${name}: the upstream MCP server could not be reached`;
-    send(res, status, { jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+    const failure = upstreamFailure(name, status === 504 ? 'timeout' : 'unreachable', service.remote.timeoutMs);
+    send(res, failure.status, failure.body);
   };
 }

@@ -46,6 +46,29 @@ export interface RegistrationOptions {
   now?: () => number;
 }
 
+/**
+ * What the gateway says of itself as a client of an upstream's authorization server, in its
+ * Client ID Metadata Document and in an RFC 7591 registration alike (RFC 7591 §2).
+ * application_type (OpenID Connect Registration §2, MCP SEP-837): a web application, the gateway
+ * being a server with https redirect URIs.
+ */
+function clientMetadata(
+  publicUrl: string,
+  service: string,
+  redirectUri: string,
+  tokenEndpointAuthMethod: UpstreamClient['tokenEndpointAuthMethod'],
+): Record<string, unknown> {
+  return {
+    application_type: 'web',
+    client_name: `MCP OAuth Gateway (${service})`,
+    client_uri: publicUrl,
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: tokenEndpointAuthMethod,
+  };
+}
+
 /** The document a Client ID Metadata Document server fetches (served at the client id URL). */
 export function clientMetadataDocument(
   publicUrl: string,
@@ -54,13 +77,7 @@ export function clientMetadataDocument(
 ): Record<string, unknown> {
   return {
     client_id: `${publicUrl}/.well-known/oauth-client/${service}`,
-    application_type: 'web',
-    client_name: `MCP OAuth Gateway (${service})`,
-    client_uri: publicUrl,
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
+    ...clientMetadata(publicUrl, service, redirectUri, 'none'),
   };
 }
 
@@ -99,17 +116,7 @@ export async function upstreamClient(as: UpstreamAuthorization, options: Registr
     res = await (options.fetch ?? fetch)(as.registrationEndpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },
-      // RFC 7591 §2; application_type (OpenID Connect Registration §2, MCP SEP-837): a web
-      // application, the gateway being a server with https redirect URIs.
-      body: JSON.stringify({
-        application_type: 'web',
-        client_name: `MCP OAuth Gateway (${service})`,
-        client_uri: publicUrl,
-        redirect_uris: [redirectUri],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        token_endpoint_auth_method: method,
-      }),
+      body: JSON.stringify(clientMetadata(publicUrl, service, redirectUri, method)),
       redirect: 'error',
       signal: AbortSignal.timeout(10_000),
     });

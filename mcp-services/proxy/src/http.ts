@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { createEdgeGuard, isLoopbackHost } from '../../shared/edge-guard.ts';
+import { readJson } from '../../shared/read-json.ts';
 import { callerIdentity } from '../../shared/identity.ts';
 import type { ProxyConfig } from './config.ts';
 import type { SessionManager } from './sessions.ts';
@@ -39,25 +40,6 @@ function originAllowed(config: ProxyConfig, origin: string | undefined): boolean
   if (origin === undefined || config.allowedOrigins === '*' || config.allowedOrigins.has(origin)) return true;
   const url = URL.parse(origin);
   return config.allowLoopbackOrigins && url?.protocol === 'http:' && isLoopbackHost(url.hostname);
-}
-
-type Body = { ok: true; value: unknown } | { ok: false; status: number; code: number; message: string };
-
-async function readJson(req: IncomingMessage, maxBytes: number): Promise<Body> {
-  const tooLarge = { ok: false, status: 413, code: -32000, message: `Message too large: at most ${maxBytes} bytes` };
-  if (Number(req.headers['content-length']) > maxBytes) return tooLarge as Body;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) return tooLarge as Body;
-    chunks.push(chunk);
-  }
-  try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-  } catch {
-    return { ok: false, status: 400, code: -32700, message: 'Parse error: the body is not JSON' };
-  }
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
