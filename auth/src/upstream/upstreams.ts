@@ -308,7 +308,10 @@ export class UpstreamService {
     if (!setup) return undefined;
     if (setup.machine) {
       setup.machine.invalidate();
-      return status === 401 ? `Bearer ${await setup.machine.token().catch(() => '')}` : undefined;
+      if (status !== 401) return undefined;
+      // No new token (its server refuses or is down): no retry, with an empty one or otherwise.
+      const token = await setup.machine.token().catch(() => undefined);
+      return token ? `Bearer ${token}` : undefined;
     }
     this.fail(`upstream_${status}`);
     if (status === 403) {
