@@ -6,13 +6,20 @@
  * MCP_PROXY_MODERN_CHILDREN, idle-expired like sessions), and serves each modern request with a fresh front server (the official SDK v2's
  * createMcpHandler: `server/discover`, the `_meta` envelope, `-32022` for an unknown version)
  * whose capabilities and server info are the child's, and whose handlers pass the request to that
- * user's child and its answer back. A request never reaches another user's child.
- * Not yet: a child's requests to the client during a call (sampling, elicitation, roots: to become
- * input-required results), and `subscriptions/listen`.
+ * user's child and its answer back. A request never reaches another user's child. A child's
+ * requests to the client during a call (sampling, elicitation, roots) become input-required
+ * results (input-required.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ErrorCode,
+  ListRootsRequestSchema,
+  McpError,
+  ResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { createMcpHandler, Server, type McpRequestContext, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Logger } from 'pino';
@@ -20,6 +27,7 @@ import { callerIdentity, headersOf } from '../../shared/identity.ts';
 import { ChildProcessTransport } from './child.ts';
 import type { ProxyConfig } from './config.ts';
 import { identityEnv } from './sessions.ts';
+import { askedBy, CHILD_CLIENT_CAPABILITIES, Flights, MULTI_ROUND_METHODS, type Flight } from './input-required.ts';
 
 /** The requests a modern client may make, by the capability of the child that serves them. */
 const FORWARDED: Record<string, readonly string[]> = {
@@ -43,6 +51,8 @@ interface Pooled {
   child: ChildProcessTransport;
   /** Requests of this child's user in flight at it. */
   pending: number;
+  /** Its calls that may ask the client something (tools/call, prompts/get, resources/read), oldest first. */
+  flights: Set<Flight>;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -58,9 +68,12 @@ export class ModernPool {
   private readonly logger: Logger;
   /** Each user's children: initialized, or starting. At most `modernChildrenPerUser`. */
   private readonly byUser = new Map<string, Entry[]>();
+  /** Calls waiting for their client's answers. */
+  readonly flights: Flights;
 
   constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
     this.config = config;
+    this.flights = new Flights(config.requestTimeoutMs);
     this.baseEnv = baseEnv;
     this.logger = logger;
   }
@@ -122,8 +135,19 @@ export class ModernPool {
       killGraceMs: this.config.killGraceMs,
       onStderr: (line) => log.info({ stderr: line }, 'MCP server stderr'),
     });
-    const client = new Client({ name: 'mcp-oauth-gateway', version: '1.0.0' });
-    const pooled: Pooled = { client, child, pending: 0 };
+    const client = new Client(
+      { name: 'mcp-oauth-gateway', version: '1.0.0' },
+      { capabilities: CHILD_CLIENT_CAPABILITIES },
+    );
+    const pooled: Pooled = { client, child, pending: 0, flights: new Set() };
+    for (const schema of [CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema]) {
+      client.setRequestHandler(schema, (request) => {
+        const flight = askedBy(pooled.flights);
+        // Outside any call (a server asking for roots at start): nobody to ask.
+        if (!flight) throw new McpError(ErrorCode.InvalidRequest, 'No request of the client is in flight');
+        return flight.ask(request.method, request.params) as never;
+      });
+    }
     const entry = {} as Entry;
     child.onclose = () => {
       clearTimeout(pooled.idleTimer);
@@ -170,9 +194,11 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
   const { client } = pooled;
   const capabilities = client.getServerCapabilities() ?? {};
   const info = client.getServerVersion() ?? { name: 'stdio server', version: '0' };
+  const codec = pool.flights.codec(callerIdentity(headersOf(ctx.requestInfo)).id);
   const server = new Server(
     { name: info.name, version: info.version },
     {
+      requestState: { verify: codec.verify },
       capabilities: Object.fromEntries(
         Object.keys(FORWARDED)
           .filter((c) => c in capabilities)
@@ -181,33 +207,65 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
       ...(client.getInstructions() ? { instructions: client.getInstructions() } : {}),
     },
   );
+  const user = callerIdentity(headersOf(ctx.requestInfo)).id;
+  /** The request as a 2025 client sends it: the envelope's reserved `_meta` keys stay here. */
+  const toChild = (request: { method: string; params?: Record<string, unknown> }) => {
+    const { _meta, ...params } = request.params ?? {};
+    void _meta;
+    return { method: request.method, params };
+  };
+  const progressTo = (call: ServerContext) => {
+    const progressToken = call.mcpReq._meta?.progressToken;
+    return progressToken === undefined
+      ? undefined
+      : (progress: Record<string, unknown>) =>
+          void call.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } });
+  };
   for (const [capability, methods] of Object.entries(FORWARDED)) {
     if (!(capability in capabilities)) continue;
     for (const method of methods) {
-      server.setRequestHandler(
-        method as 'tools/list',
-        (async (request: { method: string; params?: Record<string, unknown> }, call: ServerContext) => {
-          const progressToken = call.mcpReq._meta?.progressToken;
-          // The request as a 2025 client sends it: the envelope's reserved _meta keys stay here.
-          const { _meta, ...params } = request.params ?? {};
-          pooled.pending++;
-          return client
-            .request({ method: request.method, params }, ResultSchema, {
-              signal: call.mcpReq.signal,
-              timeout: pool.requestTimeoutMs,
-              ...(progressToken !== undefined
-                ? {
-                    onprogress: (progress) =>
-                      void call.mcpReq.notify({
-                        method: 'notifications/progress',
-                        params: { progressToken, ...progress },
-                      }),
-                  }
-                : {}),
-            })
-            .finally(() => pooled.pending--);
-        }) as never,
-      );
+      const handler = MULTI_ROUND_METHODS.has(method)
+        ? async (request: { method: string; params?: Record<string, unknown> }, call: ServerContext) => {
+            const state = call.mcpReq.requestState<{ flight: string }>();
+            let flight: Flight;
+            if (state !== undefined) {
+              flight = pool.flights.resume(state, user, request);
+              flight.answer(call.mcpReq.inputResponses);
+            } else {
+              pooled.pending++;
+              flight = pool.flights.start(
+                user,
+                request,
+                server.getClientCapabilities() as Record<string, unknown> | undefined,
+                (signal, self) =>
+                  client.request(toChild(request), ResultSchema, {
+                    signal,
+                    timeout: pool.requestTimeoutMs,
+                    onprogress: (progress) => self().progress?.(progress),
+                  }),
+                (ended) => {
+                  pooled.pending--;
+                  pooled.flights.delete(ended);
+                },
+              );
+              pooled.flights.add(flight);
+            }
+            flight.capabilities = (server.getClientCapabilities() as Record<string, unknown> | undefined) ?? {};
+            flight.progress = progressTo(call);
+            return pool.flights.round(flight, call, codec);
+          }
+        : async (request: { method: string; params?: Record<string, unknown> }, call: ServerContext) => {
+            const onprogress = progressTo(call);
+            pooled.pending++;
+            return client
+              .request(toChild(request), ResultSchema, {
+                signal: call.mcpReq.signal,
+                timeout: pool.requestTimeoutMs,
+                ...(onprogress ? { onprogress } : {}),
+              })
+              .finally(() => pooled.pending--);
+          };
+      server.setRequestHandler(method as 'tools/list', handler as never);
     }
   }
   return server;

@@ -13,6 +13,8 @@ export interface RunningProxy {
   url: string;
   port: number;
   sessions: SessionManager;
+  /** The children of 2026-07-28 clients, and their calls waiting for answers. */
+  pool: ModernPool;
   /** Stops accepting, ends every session and waits until every child has exited. */
   close(): Promise<void>;
 }
@@ -39,5 +41,5 @@ export async function startProxy(
     server.closeAllConnections();
     await stopped;
   }
-  return { server, url: `http://${host}:${port}/mcp`, port, sessions, close: () => (closing ??= close()) };
+  return { server, url: `http://${host}:${port}/mcp`, port, sessions, pool, close: () => (closing ??= close()) };
 }
