@@ -90,6 +90,8 @@ function stepMiddleware(step: Exclude<ChainStep, { step: 'strip-prefix' }>): [st
     // client-sent X-Forwarded-* (forwardedHeaders, no trusted IPs), so the X-Forwarded-* /verify gets
     // are Traefik's own (migration notes v3.6.14: configure trust at the entry point, set true here).
     // No authRequestHeaders: every header goes to /verify. maxResponseBodySize bounds what is read.
+    // forwardBody: /verify holds a POST's Mcp-Method and Mcp-Name to its body (docs/edge.md); a
+    // body over maxBodySize is refused (401) before /verify is asked.
     case 'forward-auth':
       return [
         step.name,
@@ -99,6 +101,8 @@ function stepMiddleware(step: Exclude<ChainStep, { step: 'strip-prefix' }>): [st
             trustForwardHeader: true,
             authResponseHeaders: step.responseHeaders.map(canonicalHeader),
             maxResponseBodySize: step.maxResponseBodySize,
+            forwardBody: true,
+            maxBodySize: step.maxBodySize,
           },
         },
       ];

@@ -18,7 +18,7 @@ import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../contracts/headers.ts
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
 import { runFlow } from '../support/flow.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
-import { freePort, startStack, type Stack } from '../support/stack.ts';
+import { freePort, GATEWAY_EDGE, startStack, type Stack } from '../support/stack.ts';
 import { startTraefikProxy, type TraefikProxy } from '../support/traefik-proxy.ts';
 
 const EDGE_SECRET = randomBytes(32).toString('base64url');
@@ -114,6 +114,53 @@ const post = (path: string, headers: Case['headers'] = () => ({})): Case => ({
   body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
 });
 
+/** A tools/call of MCP 2026-07-28 (the `_meta` envelope), its headers as given. */
+const modernCall = (name: string, headers: Record<string, string>, token = true): Case => ({
+  method: 'POST',
+  path: `/${SERVICE}/mcp`,
+  headers: (e) => ({ ...json, ...(token ? bearer(e) : {}), 'mcp-protocol-version': '2026-07-28', ...headers }),
+  body: JSON.stringify({
+    jsonrpc: '2.0',
+    id: 5,
+    method: 'tools/call',
+    params: {
+      name,
+      arguments: {},
+      _meta: {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientInfo': { name: 'chain-test', version: '1' },
+        'io.modelcontextprotocol/clientCapabilities': {},
+      },
+    },
+  }),
+});
+
+/** MCP headers held to the body (auth/src/verify/mcp-headers.ts), by the decision at both edges. */
+const MODERN_CASES: Record<string, Case> = {
+  '2026-07-28, headers true': modernCall('whoami', { 'mcp-method': 'tools/call', 'mcp-name': 'whoami' }),
+  '2026-07-28, headers true, Mcp-Name in Base64': modernCall('whoami', {
+    'mcp-method': 'tools/call',
+    'mcp-name': `=?base64?${Buffer.from('whoami').toString('base64')}?=`,
+  }),
+  '2026-07-28, forged Mcp-Name': modernCall('delete_everything', { 'mcp-method': 'tools/call', 'mcp-name': 'whoami' }),
+  '2026-07-28, forged Mcp-Method': modernCall('whoami', { 'mcp-method': 'tools/list', 'mcp-name': 'whoami' }),
+  '2026-07-28, no Mcp-Method': modernCall('whoami', { 'mcp-name': 'whoami' }),
+  '2026-07-28, no Mcp-Name': modernCall('whoami', { 'mcp-method': 'tools/call' }),
+  '2026-07-28, Mcp-Name not Base64': modernCall('whoami', { 'mcp-method': 'tools/call', 'mcp-name': '=?base64?!!?=' }),
+  '2026-07-28, MCP-Protocol-Version differs from the envelope': modernCall('whoami', {
+    'mcp-method': 'tools/call',
+    'mcp-name': 'whoami',
+    'mcp-protocol-version': '2025-11-25',
+  }),
+  // Without a token the answer is the challenge: nothing about the body is told first.
+  '2026-07-28, forged Mcp-Name, no token': modernCall(
+    'delete_everything',
+    { 'mcp-method': 'tools/call', 'mcp-name': 'whoami' },
+    false,
+  ),
+  '2025 client, a lying Mcp-Method': post(`/${SERVICE}/mcp`, (e) => ({ ...bearer(e), 'mcp-method': 'tools/call' })),
+};
+
 const CASES: Record<string, Case> = {
   'no token': post(`/${SERVICE}/mcp`),
   'bad token': post(`/${SERVICE}/mcp`, () => ({ authorization: 'Bearer not-a-token' })),
@@ -156,6 +203,8 @@ const CASES: Record<string, Case> = {
     }),
   },
   'OPTIONS that is not a preflight': { method: 'OPTIONS', path: `/${SERVICE}/mcp` },
+  // Caddy 2.6 cannot give /verify a request's body (docs/edge.md "Caddy"): compared below.
+  ...(GATEWAY_EDGE === 'caddy' ? {} : MODERN_CASES),
   GET: { method: 'GET', path: `/${SERVICE}/mcp`, headers: (e) => ({ ...bearer(e), accept: 'text/event-stream' }) },
   DELETE: { method: 'DELETE', path: `/${SERVICE}/mcp`, headers: (e) => ({ ...bearer(e), 'mcp-session-id': 's1' }) },
 };
@@ -246,6 +295,28 @@ describe('both edges answer alike, and the service sees the same request', () =>
   test.each(Object.keys(CASES))('%s', async (id) => {
     const outcome = await both(CASES[id]!, id);
     expect(outcome.traefik).toEqual(outcome.local);
+  });
+
+  test.each(Object.keys(MODERN_CASES))('%s: refused before the service when the headers lie', async (id) => {
+    const outcome = await both(MODERN_CASES[id]!, `${id} (again)`);
+    const lies = !/headers true|no token/.test(id);
+    for (const [edge, seenAt] of Object.entries(outcome)) {
+      if (edge === 'local' && GATEWAY_EDGE === 'caddy') {
+        // Caddy's forward_auth sends /verify no body: the request goes on, for the service to judge.
+        expect(seenAt.status).toBe(id.endsWith('no token') ? 401 : 200);
+        continue;
+      }
+      if (id.endsWith('no token')) {
+        expect(seenAt.status).toBe(401);
+      } else if (lies) {
+        expect(seenAt.status).toBe(400);
+        expect(seenAt.body).toMatchObject({ jsonrpc: '2.0', error: { code: -32020 } });
+        expect(seenAt.service).toBeUndefined();
+      } else {
+        expect(seenAt.status).toBe(200);
+        expect(seenAt.service?.headers['mcp-name']).toBeDefined();
+      }
+    }
   });
 
   test.each(UNREACHABLE)('%s: refused at both', async (path) => {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { AUTH_ROUTES, INTERNAL_ROUTES, normalizeTarget, routeOf, serviceRoutes } from '../../auth/src/edge/routes.ts';
 import { AUTH_RESPONSE_HEADERS, CHAIN, CORS } from '../../auth/src/edge/chain.ts';
+import { MCP_BODY_LIMIT } from '../../auth/src/edge/mcp-body.ts';
 import {
   AUTH,
   AUTH_URL,
@@ -208,9 +209,10 @@ describe('middlewares: the chain of chain.ts', () => {
     expect(fa.authResponseHeaders).toEqual(AUTH_RESPONSE_HEADERS.map(canonicalHeader));
     expect(fa.authResponseHeaders).toContain('X-Gateway-Edge');
     expect(fa.maxResponseBodySize).toBe(CHAIN.find((s) => s.step === 'forward-auth')!.maxResponseBodySize);
-    // Every original header, no body, GET.
+    // Every original header, and the body (its MCP headers are held to it), as a GET.
     expect(fa.authRequestHeaders).toBeUndefined();
-    expect(fa.forwardBody ?? false).toBe(false);
+    expect(fa.forwardBody).toBe(true);
+    expect(fa.maxBodySize).toBe(MCP_BODY_LIMIT);
     expect(fa.preserveRequestMethod ?? false).toBe(false);
   });
 

@@ -107,7 +107,11 @@ function exchange(url: string, method: string, path: string, headers: Headers, b
         port: target.port,
         method,
         path,
-        headers: Object.fromEntries([...headers].map(([k, v]) => [k, v.length === 1 ? v[0]! : v])),
+        headers: {
+          ...Object.fromEntries([...headers].map(([k, v]) => [k, v.length === 1 ? v[0]! : v])),
+          // Go's request writer frames a body with its length, whatever the method.
+          ...(body.length ? { 'content-length': String(body.length) } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -226,7 +230,14 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
 
   /** pkg/middlewares/auth/forward.go, trustForwardHeader set (writeHeader). */
   function forwardAuthMiddleware(cfg: Yaml, next: Handler): Handler {
-    const known = ['address', 'trustForwardHeader', 'authResponseHeaders', 'maxResponseBodySize'];
+    const known = [
+      'address',
+      'trustForwardHeader',
+      'authResponseHeaders',
+      'maxResponseBodySize',
+      'forwardBody',
+      'maxBodySize',
+    ];
     for (const k of Object.keys(cfg)) if (!known.includes(k)) throw new Error(`forwardAuth.${k} is not modelled`);
     if (cfg.trustForwardHeader !== true) throw new Error('only trustForwardHeader: true is modelled');
     const address = new URL(cfg.address);
@@ -243,12 +254,17 @@ export async function startTraefikProxy(options: TraefikProxyOptions): Promise<T
       ifAbsent('x-forwarded-port', portOf(req.host) ?? '80');
       ifAbsent('x-forwarded-host', req.host);
       ifAbsent('x-forwarded-uri', req.path + req.query);
+      // forwardBody: the request's body goes to the auth server too (still a GET), read whole; over
+      // maxBodySize (-1, the default: no limit), 401 with no body; the next handler gets it again.
+      if (cfg.forwardBody === true && cfg.maxBodySize !== undefined && cfg.maxBodySize >= 0) {
+        if (req.body.length > cfg.maxBodySize) return { status: 401, headers: new Map(), body: Buffer.alloc(0) };
+      }
       const answer = await exchange(
         backend(address.href),
         'GET',
         address.pathname + address.search,
         h,
-        Buffer.alloc(0),
+        cfg.forwardBody === true ? req.body : Buffer.alloc(0),
       );
       if (cfg.maxResponseBodySize !== undefined && answer.body.length > cfg.maxResponseBodySize) {
         return { status: 401, headers: new Map(), body: Buffer.alloc(0) };

@@ -6,13 +6,15 @@
  *
  *   cors                 preflights answered at the edge; CORS headers on every answer
  *   strip                client-sent identity and edge headers removed (nobody forges who they are)
- *   forward-auth         the /verify decision: token, audience, admission, scope, Origin policy;
+ *   forward-auth         the /verify decision: token, audience, admission, scope, Origin policy,
+ *                        and a POST's MCP headers held to its body (Mcp-Method, Mcp-Name);
  *                        on 200 its identity headers (and the edge secret) replace the request's
  *   strip                Authorization and Cookie stay at the edge
  *   strip-prefix         `/<service>` removed: the service serves `/mcp`
  * A remote server with an authorization of its own has its own chain (UPSTREAM_CHAIN, below).
  */
 import { EDGE_SECRET_HEADER, IDENTITY_HEADERS } from '../../../contracts/headers.ts';
+import { MCP_BODY_LIMIT } from './mcp-body.ts';
 
 export { EDGE_SECRET_HEADER, IDENTITY_HEADERS };
 
@@ -55,6 +57,11 @@ export type ChainStep =
       responseHeaders: readonly string[];
       /** Largest /verify answer the edge reads (an OAuth error body is far smaller). */
       maxResponseBodySize: number;
+      /**
+       * A request's body goes to /verify too (Traefik `forwardBody`), up to this size (larger:
+       * refused), so that the decision can hold the MCP headers to it (verify/mcp-headers.ts).
+       */
+      maxBodySize: number;
     }
   | { step: 'strip-prefix' };
 
@@ -67,6 +74,7 @@ export const CHAIN: readonly ChainStep[] = [
     path: '/verify',
     responseHeaders: AUTH_RESPONSE_HEADERS,
     maxResponseBodySize: 65_536,
+    maxBodySize: MCP_BODY_LIMIT,
   },
   { step: 'strip', name: 'strip-credentials', headers: ['authorization', 'cookie'] },
   { step: 'strip-prefix' },

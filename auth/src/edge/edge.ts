@@ -14,6 +14,7 @@ import type { Upstreams } from '../upstream/upstreams.ts';
 import { chainOf, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import { proxy, withoutHopByHop, type Upstream } from './proxy.ts';
 import { remoteRequest } from './remote.ts';
+import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody } from './mcp-body.ts';
 import { normalizeTarget, routeOf, ROUTING_ANSWERS } from './routes.ts';
 
 export interface EdgeOptions {
@@ -85,6 +86,18 @@ export function createEdge(options: EdgeOptions) {
     let target = path;
     let accepted: Awaited<ReturnType<VerifyDecider['decide']>> | undefined;
     const withheld: string[] = [];
+    // A body is read whole: the decision judges a POST's MCP headers by it (verify/mcp-headers.ts),
+    // and a remote server's request may be sent twice (remote.ts).
+    const body = hasBody(req) ? await readMcpBody(req) : Buffer.alloc(0);
+    if (body === 'too large') {
+      const error = {
+        jsonrpc: '2.0',
+        error: { code: -32600, message: `The request is larger than ${MCP_BODY_LIMIT} bytes` },
+        id: null,
+      };
+      json(res, 413, error, withCors({}));
+      return;
+    }
     for (const step of chainOf(serviceConfig ?? {})) {
       switch (step.step) {
         case 'cors':
@@ -103,6 +116,7 @@ export function createEdge(options: EdgeOptions) {
             host: req.headers.host,
             authorization: req.headers.authorization,
             origin: first(req.headers.origin),
+            ...(req.method === 'POST' ? { mcp: mcpRequest(req.headers, body) } : {}),
           };
           const decision = await decider.decide(request);
           decider.log(decision, request);
@@ -140,11 +154,13 @@ export function createEdge(options: EdgeOptions) {
         challenge: { resource_metadata: serviceConfig!.metadataUrl, scope: serviceConfig!.scopes.join(' ') },
         answerHeaders: withCors,
         withheld,
+        body,
         logger,
       });
       return;
     }
     proxy(req, res, upstream, target, upstream.remote ? toRemote(req, upstream) : forwarded(req), {
+      body,
       answerHeaders: withCors,
       onError: (err) =>
         logger.warn(

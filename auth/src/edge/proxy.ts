@@ -76,6 +76,8 @@ export interface ProxyOptions {
   /** The answer's headers as the client gets them (the edge adds CORS). */
   answerHeaders?: (headers: OutgoingHttpHeaders) => OutgoingHttpHeaders;
   onError?: (err: Error) => void;
+  /** The request's body, already read (else the request is piped). */
+  body?: Buffer;
 }
 
 /** Sends `req` to `upstream` at `path` with `headers`; pipes the answer back to `res`. */
@@ -85,7 +87,7 @@ export function proxy(
   upstream: Upstream,
   path: string,
   headers: IncomingHttpHeaders,
-  { answerHeaders = (h) => h, onError }: ProxyOptions = {},
+  { answerHeaders = (h) => h, onError, body }: ProxyOptions = {},
 ): void {
   const transport = upstreamTransport(upstream);
   const outgoing = transport.request(
@@ -128,5 +130,9 @@ export function proxy(
   res.on('close', () => {
     if (!res.writableFinished) outgoing.destroy();
   });
-  req.pipe(outgoing);
+  if (!body) return void req.pipe(outgoing);
+  // Read whole: sent with its length, whatever framing the client used.
+  if (body.length || headers['transfer-encoding'] !== undefined) outgoing.setHeader('content-length', body.length);
+  outgoing.removeHeader('transfer-encoding');
+  outgoing.end(body);
 }

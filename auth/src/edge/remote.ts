@@ -6,7 +6,7 @@
  *   - MCP_<S>_TIMEOUT for its answer to begin: then 504, and 502 when it cannot be reached, each a
  *     JSON-RPC error naming the service; the user's grants are kept;
  *   - a 401: the token refreshed (or the machine token asked for again) and the request sent once
- *     more — the body is held for that, up to BODY_LIMIT; a second 401, or no new token, ends the
+ *     more — the body is held for that, up to MCP_BODY_LIMIT; a second 401, or no new token, ends the
  *     user's upstream grant and the client gets the gateway's own 401 invalid_token challenge, so
  *     that its re-authorization repeats the upstream step (design: "Remote MCP servers");
  *   - a 403 insufficient_scope: the gateway's own 403 scope challenge, and the scope the server
@@ -19,9 +19,6 @@ import type { UpstreamService } from '../upstream/upstreams.ts';
 import { upstreamFailure, upstreamRefused } from '../upstream/edge-answers.ts';
 import { InsufficientScopeError, toWire, type Challenge, type InvalidTokenError } from '../errors.ts';
 import { upstreamPath, upstreamTransport, withoutHopByHop, type Upstream } from './proxy.ts';
-
-/** The largest request body held for the one retry after a 401 (MCP messages are far smaller). */
-export const BODY_LIMIT = 4 * 1024 * 1024;
 
 /** Answer headers of the server that never reach the client besides the chain's (its challenge names its own server). */
 const WITHHELD = ['www-authenticate'];
@@ -39,6 +36,8 @@ export interface RemoteRequest {
   answerHeaders: (headers: OutgoingHttpHeaders) => OutgoingHttpHeaders;
   /** The chain's strip-answer headers (chain.ts UPSTREAM_CHAIN). */
   withheld: readonly string[];
+  /** The request's body, read by the edge (mcp-body.ts): held for the one retry after a 401. */
+  body: Buffer;
   logger: Logger;
 }
 
@@ -53,28 +52,6 @@ function jsonRpcError(
   res
     .writeHead(status, answerHeaders({ 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }))
     .end(body);
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer | 'too large'> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > BODY_LIMIT) {
-      req.resume();
-      return resolve('too large');
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve('too large');
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 type Sent = { answer: IncomingMessage } | { failed: 'timeout' | 'unreachable'; error?: Error };
@@ -135,11 +112,7 @@ function refusal(res: ServerResponse, r: RemoteRequest, error: InvalidTokenError
 
 export async function remoteRequest(req: IncomingMessage, res: ServerResponse, r: RemoteRequest): Promise<void> {
   const method = req.method ?? 'GET';
-  const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req);
-  if (body === 'too large') {
-    jsonRpcError(res, 413, `${r.name}: the request is larger than ${BODY_LIMIT} bytes`, r.answerHeaders);
-    return;
-  }
+  const body = r.body;
   let headers = r.headers;
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();

@@ -32,6 +32,7 @@ import {
   type GatewayError,
 } from '../errors.ts';
 import { isLoopbackHost } from '../../../contracts/loopback.ts';
+import { headerMismatch, type HeaderMismatch, type McpRequestHeaders } from './mcp-headers.ts';
 
 /** What the decision reads of a request: what Traefik forwards (X-Forwarded-*), or the edge sees. */
 export interface VerifyRequest {
@@ -44,6 +45,12 @@ export interface VerifyRequest {
   authorization: string | undefined;
   /** The browser's Origin, when there is one (the client's header, forwarded unchanged). */
   origin?: string;
+  /**
+   * A POST's MCP headers and parsed JSON body, when the edge gives the body (the local edge;
+   * Traefik's `forwardBody`): an accepted request whose headers disagree with it is refused
+   * (mcp-headers.ts).
+   */
+  mcp?: { headers: McpRequestHeaders; body: unknown };
 }
 
 /**
@@ -71,8 +78,8 @@ export { IDENTITY_HEADERS } from '../../../contracts/headers.ts';
 export interface Decision {
   status: number;
   headers: Record<string, string>;
-  /** RFC 6750 §3 / RFC 6749 §5.2 error body; absent on 200. */
-  body?: { error: string; error_description?: string };
+  /** RFC 6750 §3 / RFC 6749 §5.2 error body, or a JSON-RPC error (mcp-headers.ts); absent on 200. */
+  body?: { error: string; error_description?: string } | HeaderMismatch;
   /** Why (logged; never contains the token). */
   reason: string;
   service?: ServiceConfig;
@@ -246,6 +253,30 @@ export class VerifyDecider {
    * the replica knows — a promise only when storage must be asked (or the key set reloaded).
    */
   decide(req: VerifyRequest): Decision | Promise<Decision> {
+    const decision = this.access(req);
+    if (!req.mcp) return decision;
+    return decision instanceof Promise
+      ? decision.then((d) => this.headersTrue(req, d))
+      : this.headersTrue(req, decision);
+  }
+
+  /** An accepted request's MCP headers must say what its body says; else 400 (mcp-headers.ts). */
+  private headersTrue(req: VerifyRequest, decision: Decision): Decision {
+    if (decision.status !== 200 || decision.reason === 'preflight' || !req.mcp) return decision;
+    const refusal = headerMismatch(req.mcp.headers, req.mcp.body);
+    if (!refusal) return decision;
+    return {
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: refusal,
+      reason: 'mcp_header_mismatch',
+      service: decision.service,
+      claims: decision.claims,
+    };
+  }
+
+  /** Whether the request's token gives access to its service. */
+  private access(req: VerifyRequest): Decision | Promise<Decision> {
     const service = this.resolveService(req);
     if ('status' in service) return service;
 

@@ -1,14 +1,16 @@
 /**
  * GET /verify — Traefik ForwardAuth (docs/edge.md "The decision"). A plain node:http handler, not an Express
  * route: every MCP message passes through here.
- * Traefik sends the original headers plus X-Forwarded-Method/-Proto/-Host/-Uri/-For, no body;
- * on 2xx it copies `authResponseHeaders` onto the forwarded request, otherwise it returns this
- * answer to the client unchanged.
+ * Traefik sends the original headers plus X-Forwarded-Method/-Proto/-Host/-Uri/-For, and with
+ * `forwardBody` (scripts/generate-deploy.ts) the body of a POST, so that the decision can hold its
+ * MCP headers to it (mcp-headers.ts); on 2xx it copies `authResponseHeaders` onto the forwarded
+ * request, otherwise it returns this answer to the client unchanged.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROUTING_ANSWERS } from '../edge/routes.ts';
 import type { Logger } from '../log.ts';
 import type { Decision, VerifyDecider, VerifyRequest } from './decision.ts';
+import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody } from '../edge/mcp-body.ts';
 
 const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
@@ -85,8 +87,27 @@ export function verifyHandler(decider: VerifyDecider, logger: Logger) {
     });
     res.end(body);
   }
+  /** A POST with its body: the decision waits for it. */
+  async function withBody(req: IncomingMessage, res: ServerResponse, request: VerifyRequest): Promise<void> {
+    const body = await readMcpBody(req);
+    if (body === 'too large') {
+      const error = JSON.stringify({
+        jsonrpc: '2.0',
+        error: { code: -32600, message: `The request is larger than ${MCP_BODY_LIMIT} bytes` },
+        id: null,
+      });
+      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(error) }).end(error);
+      return;
+    }
+    const decision = await decider.decide({ ...request, mcp: mcpRequest(req.headers, body) });
+    answer(request, res, decision);
+  }
   return function verify(req: IncomingMessage, res: ServerResponse): void {
     const request = forwardAuthRequest(req);
+    if (request.method === 'POST' && hasBody(req)) {
+      withBody(req, res, request).catch((err: unknown) => fail(res, err));
+      return;
+    }
     let decision: Decision | Promise<Decision>;
     try {
       decision = decider.decide(request);

@@ -1,0 +1,57 @@
+/**
+ * The body of a POST to an MCP service, read whole by the edge that must judge it: the local edge
+ * (its headers must say what it says: verify/mcp-headers.ts; a remote server's request is sent
+ * again after a refresh: remote.ts) and /verify behind Traefik's `forwardBody`. Bounded: MCP
+ * messages are far smaller than MCP_BODY_LIMIT, and a larger one is refused with 413.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { McpRequestHeaders } from '../verify/mcp-headers.ts';
+
+/** The largest MCP request body an edge holds (Traefik's forwardAuth `maxBodySize` too). */
+export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
+
+export function readMcpBody(req: IncomingMessage): Promise<Buffer | 'too large'> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > MCP_BODY_LIMIT) {
+      req.resume();
+      return resolve('too large');
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MCP_BODY_LIMIT) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve('too large');
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(', ') : v);
+
+/** What the /verify decision reads of an MCP POST: its MCP headers, and its body if it is JSON. */
+export function mcpRequest(headers: IncomingHttpHeaders, body: Buffer): { headers: McpRequestHeaders; body: unknown } {
+  let parsed: unknown;
+  try {
+    parsed = body.length ? JSON.parse(body.toString('utf8')) : undefined;
+  } catch {
+    parsed = undefined; // not JSON: the service answers that
+  }
+  return {
+    headers: {
+      protocolVersion: one(headers['mcp-protocol-version']),
+      method: one(headers['mcp-method']),
+      name: one(headers['mcp-name']),
+    },
+    body: parsed,
+  };
+}
+
+/** A request that has a body to read (RFC 9112 §6.3: a length, or a transfer coding). */
+export const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
