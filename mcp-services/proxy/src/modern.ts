@@ -8,7 +8,8 @@
  * whose capabilities and server info are the child's, and whose handlers pass the request to that
  * user's child and its answer back. A request never reaches another user's child. A child's
  * requests to the client during a call (sampling, elicitation, roots) become input-required
- * results (input-required.ts).
+ * results (input-required.ts); its notifications reach the user's `subscriptions/listen` streams
+ * and the requests that asked for log messages (notifications.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -28,6 +29,7 @@ import { ChildProcessTransport } from './child.ts';
 import type { ProxyConfig } from './config.ts';
 import { identityEnv } from './sessions.ts';
 import { askedBy, CHILD_CLIENT_CAPABILITIES, Flights, MULTI_ROUND_METHODS, type Flight } from './input-required.ts';
+import { logListener, relayNotifications, UserChannel, type LogListener } from './notifications.ts';
 
 /** The requests a modern client may make, by the capability of the child that serves them. */
 const FORWARDED: Record<string, readonly string[]> = {
@@ -53,6 +55,8 @@ interface Pooled {
   pending: number;
   /** Its calls that may ask the client something (tools/call, prompts/get, resources/read), oldest first. */
   flights: Set<Flight>;
+  /** Its requests in flight that asked for log messages, oldest first (notifications.ts). */
+  logListeners: Set<LogListener>;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -60,6 +64,12 @@ interface Pooled {
 interface Entry {
   ready: Promise<Pooled>;
   pooled?: Pooled;
+}
+
+/** `resources/subscribe` at a child that supports it, for each URI; a refusal is the child's to have. */
+async function subscribeChild(client: Client, uris: readonly string[]): Promise<void> {
+  if (!uris.length || !client.getServerCapabilities()?.resources?.subscribe) return;
+  await Promise.all(uris.map((uri) => client.subscribeResource({ uri }).catch(() => undefined)));
 }
 
 export class ModernPool {
@@ -70,6 +80,8 @@ export class ModernPool {
   private readonly byUser = new Map<string, Entry[]>();
   /** Calls waiting for their client's answers. */
   readonly flights: Flights;
+  /** Each user's notifications (notifications.ts): kept while they have children or listen. */
+  private readonly channels = new Map<string, UserChannel>();
 
   constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
     this.config = config;
@@ -122,7 +134,24 @@ export class ModernPool {
   private remove(user: string, entry: Entry): void {
     const list = (this.byUser.get(user) ?? []).filter((e) => e !== entry);
     if (list.length) this.byUser.set(user, list);
-    else this.byUser.delete(user);
+    else {
+      this.byUser.delete(user);
+      if (!this.channels.get(user)?.bus.listenerCount) this.channels.delete(user);
+    }
+  }
+
+  /** The user's notification channel: their `subscriptions/listen` streams' bus. */
+  channelOf(user: string): UserChannel {
+    let channel = this.channels.get(user);
+    if (!channel) this.channels.set(user, (channel = new UserChannel()));
+    return channel;
+  }
+
+  /** Subscribes the user's ready children to resources a listen stream asks about. */
+  subscribe(user: string, uris: readonly string[]): Promise<unknown> {
+    const fresh = this.channelOf(user).want(uris);
+    const children = (this.byUser.get(user) ?? []).map((e) => e.pooled).filter((p) => p !== undefined);
+    return Promise.all(children.map((p) => subscribeChild(p.client, fresh)));
   }
 
   /** Starts a child for the user, its entry in `list` at once; the entry goes when it ends. */
@@ -139,7 +168,8 @@ export class ModernPool {
       { name: 'mcp-oauth-gateway', version: '1.0.0' },
       { capabilities: CHILD_CLIENT_CAPABILITIES },
     );
-    const pooled: Pooled = { client, child, pending: 0, flights: new Set() };
+    const pooled: Pooled = { client, child, pending: 0, flights: new Set(), logListeners: new Set() };
+    relayNotifications(client, () => this.channelOf(identity.id), pooled.logListeners);
     for (const schema of [CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema]) {
       client.setRequestHandler(schema, (request) => {
         const flight = askedBy(pooled.flights);
@@ -155,7 +185,9 @@ export class ModernPool {
       log.info({ pid: child.pid }, 'modern child ended');
     };
     entry.ready = client.connect(child).then(
-      () => {
+      async () => {
+        // Resource updates the user's listen streams asked for, from this child too.
+        await subscribeChild(client, [...(this.channels.get(identity.id)?.resources ?? [])]);
         entry.pooled = pooled;
         log.info({ pid: child.pid }, 'modern child started');
         return pooled;
@@ -200,7 +232,8 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
     {
       requestState: { verify: codec.verify },
       capabilities: Object.fromEntries(
-        Object.keys(FORWARDED)
+        // `logging`: its messages reach requests that ask for them (notifications.ts).
+        [...Object.keys(FORWARDED), 'logging']
           .filter((c) => c in capabilities)
           .map((c) => [c, (capabilities as Record<string, object>)[c]]),
       ),
@@ -220,6 +253,16 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
       ? undefined
       : (progress: Record<string, unknown>) =>
           void call.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken } });
+  };
+  /** The child's log messages go to this request while it waits, if it asked for them. */
+  const listening = async <T>(call: ServerContext, wait: () => Promise<T>): Promise<T> => {
+    const listener = logListener(call);
+    if (listener) pooled.logListeners.add(listener);
+    try {
+      return await wait();
+    } finally {
+      if (listener) pooled.logListeners.delete(listener);
+    }
   };
   for (const [capability, methods] of Object.entries(FORWARDED)) {
     if (!(capability in capabilities)) continue;
@@ -252,18 +295,18 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
             }
             flight.capabilities = (server.getClientCapabilities() as Record<string, unknown> | undefined) ?? {};
             flight.progress = progressTo(call);
-            return pool.flights.round(flight, call, codec);
+            return listening(call, () => pool.flights.round(flight, call, codec));
           }
         : async (request: { method: string; params?: Record<string, unknown> }, call: ServerContext) => {
             const onprogress = progressTo(call);
             pooled.pending++;
-            return client
-              .request(toChild(request), ResultSchema, {
+            return listening(call, () =>
+              client.request(toChild(request), ResultSchema, {
                 signal: call.mcpReq.signal,
                 timeout: pool.requestTimeoutMs,
                 ...(onprogress ? { onprogress } : {}),
-              })
-              .finally(() => pooled.pending--);
+              }),
+            ).finally(() => pooled.pending--);
           };
       server.setRequestHandler(method as 'tools/list', handler as never);
     }
@@ -277,7 +320,16 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
  * JSON-RPC error with its own status (502, 503), not the SDK's generic 500.
  */
 export function modernHandler(pool: ModernPool) {
-  const handle = toNodeHandler(createMcpHandler((ctx) => frontServer(pool, ctx), { legacy: 'reject' }));
+  // One SDK handler per user, over that user's bus: their listen streams hear only their children.
+  const handlers = new WeakMap<UserChannel, ReturnType<typeof toNodeHandler>>();
+  const handlerOf = (channel: UserChannel) => {
+    let handle = handlers.get(channel);
+    if (!handle) {
+      handle = toNodeHandler(createMcpHandler((ctx) => frontServer(pool, ctx), { legacy: 'reject', bus: channel.bus }));
+      handlers.set(channel, handle);
+    }
+    return handle;
+  };
   return async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
     try {
       await pool.childOf(req.headers);
@@ -293,6 +345,15 @@ export function modernHandler(pool: ModernPool) {
         .end(text);
       return;
     }
-    return handle(req, res, body);
+    const user = callerIdentity(req.headers).id;
+    const listen = body as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } };
+    const uris = listen?.params?.notifications?.resourceSubscriptions;
+    if (listen?.method === 'subscriptions/listen' && Array.isArray(uris)) {
+      await pool.subscribe(
+        user,
+        uris.filter((u): u is string => typeof u === 'string'),
+      );
+    }
+    return handlerOf(pool.channelOf(user))(req, res, body);
   };
 }
