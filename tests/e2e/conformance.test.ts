@@ -8,11 +8,19 @@
  * the stdio proxy alone (as tests/proxy/conformance.test.ts runs it): every scenario must have
  * the same result through the gateway, and `dns-rebinding-protection` must pass through it.
  *
+ * At MCP 2026-07-28 (`--requirements 2026-07-28`: the suite's client never initializes), through
+ * the gateway to `/everything/mcp` (the proxy's modern path in front of server-everything over
+ * stdio), every scenario both revisions have that server-everything passes at 2025-11-25 on its
+ * own Streamable HTTP transport must pass; and `/echo-stateless/mcp` (a native service on the
+ * SDK) must pass at 2026-07-28 every scenario it passes at 2025-11-25. `server-sse-polling` (a
+ * stream closed with `retry`, the client polling with Last-Event-ID) must give through the gateway
+ * what it gives at server-everything's own transport.
+ *
  * Authorization mode (`conformance authorization`: authorization-server metadata and the
  * authorization-code grant against our authorization server, the person logging in with headless
  * Chromium at the GitHub stand-in) is in the 0.2.0 line of the suite, pinned in package.json.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,6 +77,9 @@ let github: GitHubStandin;
 let stack: Stack;
 let proxy: TestProxy;
 let forwarder: { url: string; close(): Promise<void> };
+let echoForwarder: { url: string; close(): Promise<void> };
+let reference: ChildProcess;
+let referenceUrl: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'e2e-conformance-'));
@@ -79,6 +90,7 @@ beforeAll(async () => {
       readme: true,
       env: {
         MCP_EVERYTHING_ENABLED: 'true',
+        MCP_ECHO_STATELESS_ENABLED: 'true',
         // The suite opens a session per scenario, all as one user, and ends none.
         MCP_EVERYTHING_PROXY_MAX_SESSIONS: '100',
         MCP_EVERYTHING_PROXY_MAX_SESSIONS_PER_USER: '100',
@@ -95,9 +107,36 @@ beforeAll(async () => {
   const { client, provider } = await connectWithOAuth(serviceUrl, { person: new Person(stack.url, github) });
   await client.close();
   forwarder = await startBearerForwarder(serviceUrl, provider.tokens()!.access_token);
+  const echoUrl = `${stack.url}/echo-stateless/mcp`;
+  const echo = await connectWithOAuth(echoUrl, { person: new Person(stack.url, github) });
+  await echo.client.close();
+  echoForwarder = await startBearerForwarder(echoUrl, echo.provider.tokens()!.access_token);
+
+  // server-everything on its own Streamable HTTP transport: the reference.
+  const port = await freePort();
+  reference = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: 'ignore',
+  });
+  referenceUrl = `http://127.0.0.1:${port}/mcp`;
+  for (let tries = 0; ; tries++) {
+    const up = await fetch(referenceUrl, { method: 'OPTIONS' }).then(
+      () => true,
+      () => false,
+    );
+    if (up) break;
+    if (tries > 100) throw new Error('server-everything (streamableHttp) did not start');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }, 60_000);
 
 afterAll(async () => {
+  if (reference && reference.exitCode === null) {
+    const exited = once(reference, 'exit');
+    reference.kill('SIGTERM');
+    await exited;
+  }
+  await echoForwarder?.close();
   await forwarder?.close();
   await Promise.all([stack?.stop(), proxy?.close(), github?.stop()]);
   if (work) rmSync(work, { recursive: true, force: true });
@@ -118,6 +157,42 @@ test('through the gateway, every conformance scenario passes that passes without
     report: compared.report,
   });
   expect(gateway.get('dns-rebinding-protection')).toEqual({ passed: true, failures: [] });
+}, 80_000);
+
+test('at MCP 2026-07-28 through the gateway: every scenario both revisions have that server-everything passes at 2025-11-25 on its own', async () => {
+  const [direct, modern, echo2025, echo2026] = await Promise.all([
+    runServerSuite(referenceUrl, join(work, 'reference-2025'), 100_000),
+    runServerSuite(forwarder.url, join(work, 'gateway-2026'), 100_000, '2026-07-28'),
+    runServerSuite(echoForwarder.url, join(work, 'echo-2025'), 100_000),
+    runServerSuite(echoForwarder.url, join(work, 'echo-2026'), 100_000, '2026-07-28'),
+  ]);
+  const both = [...direct.keys()].filter((s) => modern.has(s));
+  expect(both).toEqual(
+    expect.arrayContaining(['tools-list', 'tools-call-simple-text', 'resources-list', 'prompts-list']),
+  );
+  const missed = both
+    .filter((s) => direct.get(s)!.passed && !modern.get(s)!.passed)
+    .map((s) => `${s}: ${modern.get(s)!.failures.join(', ')}`);
+  expect(missed).toEqual([]);
+  // The header checks of 2026-07-28 (the edge's own, and the service's behind it).
+  expect(modern.get('http-header-validation')).toEqual({ passed: true, failures: [] });
+
+  // echo-stateless, a native service: what it passes at 2025-11-25 it passes at 2026-07-28.
+  const echoBoth = [...echo2025.keys()].filter((s) => echo2026.has(s));
+  expect(echoBoth).toEqual(expect.arrayContaining(['tools-list', 'dns-rebinding-protection']));
+  const echoMissed = echoBoth
+    .filter((s) => echo2025.get(s)!.passed && !echo2026.get(s)!.passed)
+    .map((s) => `${s}: ${echo2026.get(s)!.failures.join(', ')}`);
+  expect(echoMissed).toEqual([]);
+}, 120_000);
+
+test('server-sse-polling: the same result through the gateway as at server-everything on its own', async () => {
+  const [direct, gateway] = await Promise.all([
+    runServerSuite(referenceUrl, join(work, 'polling-reference'), 60_000, undefined, 'server-sse-polling'),
+    runServerSuite(forwarder.url, join(work, 'polling-gateway'), 60_000, undefined, 'server-sse-polling'),
+  ]);
+  expect(direct.has('server-sse-polling')).toBe(true);
+  expect(gateway.get('server-sse-polling')).toEqual(direct.get('server-sse-polling'));
 }, 80_000);
 
 test('authorization mode: every scenario passes against our authorization server', async () => {

@@ -40,15 +40,20 @@ export function readResults(
 
 /**
  * `conformance server --suite all` against `url`; with `requirements`, exactly the scenarios that
- * protocol revision requires (`--requirements 2026-07-28`).
+ * protocol revision requires (`--requirements 2026-07-28`); with `scenario`, that one only.
  */
 export async function runServerSuite(
   url: string,
   outputDir: string,
   timeoutMs: number,
   requirements?: string,
+  scenario?: string,
 ): Promise<Results> {
-  const which = requirements ? ['--requirements', requirements] : ['--suite', 'all'];
+  const which = scenario
+    ? ['--scenario', scenario]
+    : requirements
+      ? ['--requirements', requirements]
+      : ['--suite', 'all'];
   await new Promise<void>((resolve) => {
     // The CLI exits 1 when any scenario fails: the results are in the output directory.
     execFile(
