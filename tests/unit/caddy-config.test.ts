@@ -368,7 +368,9 @@ async function send(port: number, probe: Probe): Promise<Outcome> {
         ...(s.to === 'auth' && { 'x-forwarded-proto': undefined, 'x-forwarded-host': undefined }),
       },
     })),
-    verify: decisions.slice(decidedBefore),
+    // Caddy's forward_auth gives /verify no body: the MCP headers are held to it at the local
+    // edge only (docs/edge.md "Caddy"; tests/deploy/chain.test.ts asserts both sides of that).
+    verify: decisions.slice(decidedBefore).map(({ mcp: _mcp, ...asked }) => asked),
   };
   // Go answers a target it cannot parse (`%zz`) itself, before Caddy, in plain text: the status
   // is compared, not the words.
