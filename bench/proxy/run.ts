@@ -10,7 +10,9 @@
  * `node mcp-services/proxy/src/main.ts -- node <server> stdio`, in its own process on 127.0.0.1.
  * Four figures, each for the proxy and for direct stdio: sessions opened and closed per second,
  * tools/call round trips per second through one session and across many, and resident memory
- * per idle session. The clients are small raw ones (below), the same on both sides, so that the
+ * per idle session. Then MCP 2026-07-28 through the proxy: tools/call per second for stateless
+ * clients (one user each, served by their pooled child) against the 2025-11-25 sessions above,
+ * and the pool's memory per active user. The clients are small raw ones (below), the same on both sides, so that the
  * difference is the proxy and HTTP, not a client library; the protocol is the real one
  * (initialize handshake, MCP-Protocol-Version and Mcp-Session-Id). Every process started is
  * stopped on the way out, also on failure and Ctrl-C.
@@ -32,6 +34,7 @@ const SERVER = fileURLToPath(
 );
 const SERVER_ARGS = [SERVER, 'stdio'];
 const PROTOCOL_VERSION = '2025-11-25';
+const MODERN_VERSION = '2026-07-28';
 const MESSAGE = 'hello';
 
 const { values: args } = parseArgs({
@@ -274,9 +277,10 @@ async function openHttp(url: URL): Promise<Connection> {
     }
     if (res.status !== 200) throw new Error(`request: HTTP ${res.status} ${res.text}`);
     if (res.sessionId) headers['mcp-session-id'] = res.sessionId;
-    // SSE: `event: message` / `data: {…}` blocks; the response is the one with our id.
+    // SSE: `event: message` / `data: {…}` blocks; the response is the one with our id. (The
+    // stream's first event, the priming one of resumable streams, has an id and empty data.)
     for (const line of res.text.split('\n')) {
-      if (!line.startsWith('data: ')) continue;
+      if (!line.startsWith('data: ') || line === 'data: ') continue;
       const message = JSON.parse(line.slice(6)) as JsonRpcResponse;
       if (message.id === id) return message;
     }
@@ -299,6 +303,51 @@ async function openHttp(url: URL): Promise<Connection> {
   if (!headers['mcp-session-id']) throw new Error('initialize: no Mcp-Session-Id');
   headers['mcp-protocol-version'] = init.protocolVersion;
   await connection.notify('notifications/initialized');
+  return connection;
+}
+
+/**
+ * A client of MCP 2026-07-28 (issue 12): no initialize and no session; each request stands alone
+ * with the `_meta` envelope and the Mcp-Method / Mcp-Name headers, as the gateway's edge passes it
+ * with the user's X-User-Id. Served by the proxy's modern path from that user's pooled child.
+ */
+async function openModern(url: URL, user: string): Promise<Connection> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN_VERSION,
+    'x-user-id': user,
+  };
+  const envelope = {
+    'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
+    'io.modelcontextprotocol/clientInfo': { name: 'bench-proxy', version: '1.0.0' },
+    'io.modelcontextprotocol/clientCapabilities': {},
+  };
+  const connection: Connection = {
+    async request(method, params) {
+      const id = nextId++;
+      const name = (params as { name?: string }).name;
+      const res = await post(
+        url,
+        { ...headers, 'mcp-method': method, ...(name ? { 'mcp-name': name } : {}) },
+        'POST',
+        JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: envelope } }),
+      );
+      if (res.status !== 200) throw new Error(`${method}: HTTP ${res.status} ${res.text}`);
+      // One JSON body, or an event stream whose data line with our id is the answer.
+      const lines = res.text.startsWith('{')
+        ? [res.text]
+        : res.text.split('\n').filter((l) => l.startsWith('data: ') && l !== 'data: ');
+      for (const line of lines) {
+        const message = JSON.parse(line.replace(/^data: /, '')) as JsonRpcResponse;
+        if (message.id === id) return unwrap(message, method);
+      }
+      return unwrap(undefined, method);
+    },
+    async notify() {},
+    async close() {},
+  };
+  await connection.request('server/discover', {});
   return connection;
 }
 
@@ -467,7 +516,10 @@ function describeMachine(): void {
 
 async function main(): Promise<void> {
   describeMachine();
-  const url = new URL(await startProxy(Math.max(opts.sessions, opts.idle, opts.concurrency) + 10));
+  // Sessions, and the modern path's children: one per user of its measurements, kept until the end.
+  const url = new URL(
+    await startProxy(Math.max(opts.sessions, opts.idle, opts.concurrency) + opts.sessions + opts.idle + 11),
+  );
   const proxyPid = proxyProcess!.pid!;
   const noServersLeft = {
     proxy: () => waitUntil(() => childrenOf(proxyPid).length === 0, 15_000),
@@ -516,6 +568,24 @@ async function main(): Promise<void> {
   const memory = { direct: await idleMemory('direct', url), proxy: await idleMemory('proxy', url) };
   await Promise.all([noServersLeft.direct(), noServersLeft.proxy()]);
 
+  // 5. MCP 2026-07-28 through the proxy: stateless clients, each user served by their pooled
+  // child; against the 2025-11-25 session figures above (the same proxy, the same run).
+  const modern: Record<string, Measured> = {};
+  for (const [name, count] of [
+    ['one', 1],
+    ['many', opts.sessions],
+  ] as const) {
+    step(`tools/call, ${count} stateless 2026-07-28 client(s), each its own user, proxy`);
+    const clients = await Promise.all(Array.from({ length: count }, (_, i) => openModern(url, `bench:${name}-${i}`)));
+    modern[name] = await measure('proxy', count, (w) => callEcho(clients[w]!));
+  }
+  console.log(`running:  ${opts.idle} users of the 2026-07-28 path, one call each`);
+  const poolBase = memoryOf(proxyTree());
+  for (let i = 0; i < opts.idle; i++) await callEcho(await openModern(url, `bench:idle-${i}`));
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const poolLoaded = memoryOf(proxyTree());
+  const pool = { rss: (poolLoaded.rss - poolBase.rss) / opts.idle, pss: (poolLoaded.pss - poolBase.pss) / opts.idle };
+
   // ---- the results ----
   const { sessions, one, many } = results as Record<string, Record<Side, Measured>>;
   const ratio = (p: number, d: number) => `${(p / d).toFixed(2)}x`;
@@ -547,6 +617,36 @@ async function main(): Promise<void> {
       ],
     ],
   );
+  console.log(`\nMCP 2026-07-28 through the proxy (stateless, no session) against 2025-11-25 with a session\n`);
+  table(
+    ['figure', '2026-07-28', '2025-11-25', '2026 / 2025'],
+    [
+      [
+        'tools/call /s, 1 client',
+        num(modern.one!.rate),
+        num(one!.proxy.rate),
+        ratio(modern.one!.rate, one!.proxy.rate),
+      ],
+      [
+        `tools/call /s, ${opts.sessions} clients`,
+        num(modern.many!.rate),
+        num(many!.proxy.rate),
+        ratio(modern.many!.rate, many!.proxy.rate),
+      ],
+      [
+        `MB per active user (pool), VmRSS (${opts.idle})`,
+        mb(pool.rss),
+        mb(memory.proxy.rss),
+        ratio(pool.rss, memory.proxy.rss),
+      ],
+      [
+        `MB per active user (pool), PSS (${opts.idle})`,
+        mb(pool.pss),
+        mb(memory.proxy.pss),
+        ratio(pool.pss, memory.proxy.pss),
+      ],
+    ],
+  );
   console.log('\nwhere the time goes (CPU ms per operation: a session, or a call)\n');
   const detail: string[][] = [];
   for (const [what, r, digits] of [
@@ -567,6 +667,21 @@ async function main(): Promise<void> {
         num(m.othersPercent),
       ]);
     }
+  }
+  for (const [what, m] of [
+    ['1 client, 2026-07-28', modern.one!],
+    [`${opts.sessions} clients, 2026-07-28`, modern.many!],
+  ] as const) {
+    detail.push([
+      `${what}, proxy`,
+      String(m.ops),
+      num(m.p50ms, 2),
+      num(m.p99ms, 2),
+      num(m.cpu.proxy, 3),
+      num(m.cpu.servers, 3),
+      num(m.cpu.bench, 3),
+      num(m.othersPercent),
+    ]);
   }
   table(['measurement', 'ops', 'p50 ms', 'p99 ms', 'proxy CPU', 'servers CPU', 'bench CPU', 'others %'], detail);
   const noisy = Object.values(results).some((r) => sides.some((side) => r[side].othersPercent > 10));

@@ -104,8 +104,11 @@ export class Flight {
 
   private end(outcome: { result: Result } | { error: unknown }): void {
     this.outcome = outcome;
-    const gone = new McpError(ErrorCode.InvalidRequest, 'The request that asked this has ended');
-    for (const q of [...this.waiting.values(), ...this.queued]) q.reject(gone);
+    const unanswered = [...this.waiting.values(), ...this.queued];
+    if (unanswered.length) {
+      const gone = new McpError(ErrorCode.InvalidRequest, 'The request that asked this has ended');
+      for (const q of unanswered) q.reject(gone);
+    }
     this.waiting.clear();
     this.queued.length = 0;
     this.onEnd(this);

@@ -11,6 +11,7 @@
  * results (input-required.ts); its notifications reach the user's `subscriptions/listen` streams
  * and the requests that asked for log messages (notifications.ts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
@@ -58,6 +59,8 @@ interface Pooled {
   /** Its requests in flight that asked for log messages, oldest first (notifications.ts). */
   logListeners: Set<LogListener>;
   idleTimer?: NodeJS.Timeout;
+  /** When a request of its user last chose it (ms, performance.now()). */
+  lastUsed: number;
 }
 
 /** A child in the pool: starting (`ready` pending), or ready (`pooled` set). */
@@ -127,7 +130,8 @@ export class ModernPool {
       );
     }
     const pooled = await chosen;
-    this.armIdle(pooled);
+    pooled.lastUsed = performance.now();
+    if (!pooled.idleTimer) this.armIdle(pooled, this.config.idleTimeoutMs);
     return pooled;
   }
 
@@ -168,7 +172,14 @@ export class ModernPool {
       { name: 'mcp-oauth-gateway', version: '1.0.0' },
       { capabilities: CHILD_CLIENT_CAPABILITIES },
     );
-    const pooled: Pooled = { client, child, pending: 0, flights: new Set(), logListeners: new Set() };
+    const pooled: Pooled = {
+      client,
+      child,
+      pending: 0,
+      flights: new Set(),
+      logListeners: new Set(),
+      lastUsed: performance.now(),
+    };
     relayNotifications(client, () => this.channelOf(identity.id), pooled.logListeners);
     for (const schema of [CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema]) {
       client.setRequestHandler(schema, (request) => {
@@ -203,13 +214,18 @@ export class ModernPool {
     return entry.ready;
   }
 
-  private armIdle(pooled: Pooled): void {
-    clearTimeout(pooled.idleTimer);
+  /**
+   * Ends the child once it has been unused for MCP_PROXY_IDLE_TIMEOUT. One timer per child, not
+   * one per request: when it fires early (the child was used meanwhile) it waits the rest.
+   */
+  private armIdle(pooled: Pooled, ms: number): void {
     pooled.idleTimer = setTimeout(() => {
+      const left = pooled.lastUsed + this.config.idleTimeoutMs - performance.now();
       // A request still in flight is activity; the request timeout bounds it.
-      if (pooled.pending > 0) return this.armIdle(pooled);
+      if (pooled.pending > 0) return this.armIdle(pooled, this.config.idleTimeoutMs);
+      if (left > 0) return this.armIdle(pooled, left);
       void pooled.client.close();
-    }, this.config.idleTimeoutMs);
+    }, ms);
     pooled.idleTimer.unref();
   }
 
@@ -220,9 +236,12 @@ export class ModernPool {
   }
 }
 
+/** The child modernHandler chose for the request being served (the SDK calls the factory within). */
+const chosenChild = new AsyncLocalStorage<Pooled>();
+
 /** The front server for one modern request: the user's child's capabilities, its answers. */
 async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Server> {
-  const pooled = await pool.childOf(headersOf(ctx.requestInfo));
+  const pooled = chosenChild.getStore() ?? (await pool.childOf(headersOf(ctx.requestInfo)));
   const { client } = pooled;
   const capabilities = client.getServerCapabilities() ?? {};
   const info = client.getServerVersion() ?? { name: 'stdio server', version: '0' };
@@ -316,8 +335,9 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
 
 /**
  * The node handler serving 2026-07-28 requests (2025 ones are refused: they have their sessions).
- * The user's child is made ready first, so that a server that cannot start, or a full pool, is a
- * JSON-RPC error with its own status (502, 503), not the SDK's generic 500.
+ * The user's child is chosen and made ready first, so that a server that cannot start, or a full
+ * pool, is a JSON-RPC error with its own status (502, 503), not the SDK's generic 500; the front
+ * server is then built on that child.
  */
 export function modernHandler(pool: ModernPool) {
   // One SDK handler per user, over that user's bus: their listen streams hear only their children.
@@ -331,8 +351,9 @@ export function modernHandler(pool: ModernPool) {
     return handle;
   };
   return async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    let pooled: Pooled;
     try {
-      await pool.childOf(req.headers);
+      pooled = await pool.childOf(req.headers);
     } catch (err) {
       if (!(err instanceof PoolRefusal)) throw err;
       const id = (body as { id?: unknown } | undefined)?.id ?? null;
@@ -354,6 +375,6 @@ export function modernHandler(pool: ModernPool) {
         uris.filter((u): u is string => typeof u === 'string'),
       );
     }
-    return handlerOf(pool.channelOf(user))(req, res, body);
+    return chosenChild.run(pooled, () => handlerOf(pool.channelOf(user))(req, res, body));
   };
 }
