@@ -12,8 +12,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createMcpHandler, isLegacyRequest, type McpServer } from '@modelcontextprotocol/server';
-import { NodeStreamableHTTPServerTransport, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
+import {
+  classifyInboundRequest,
+  createMcpHandler,
+  WebStandardStreamableHTTPServerTransport,
+  type McpServer,
+} from '@modelcontextprotocol/server';
+import { toNodeHandler } from '@modelcontextprotocol/node';
 import { pino } from 'pino';
 import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-guard.ts';
 import { applyKeepAlive } from './keep-alive.ts';
@@ -44,8 +49,14 @@ function jsonRpcError(res: ServerResponse, status: number, message: string): voi
 }
 
 export function createServiceHandler(options: ServiceOptions) {
-  /** Each 2025-era session with the user who opened it (X-User-Id from the edge's decision). */
-  const sessions = new Map<string, { transport: NodeStreamableHTTPServerTransport; user: string }>();
+  /**
+   * Each 2025-era session with the user who opened it (X-User-Id from the edge's decision). Its
+   * transport is the SDK's web-standard one, served through the SDK's node adapter `toNodeHandler`:
+   * the SDK's NodeStreamableHTTPServerTransport (@hono/node-server) holds an event stream's start
+   * back ~1 ms to look for its end (honojs/node-server#266), with resumable streams' priming event
+   * on every call.
+   */
+  const sessions = new Map<string, { serve: ReturnType<typeof toNodeHandler>; user: string }>();
   const fromEdge = createEdgeGuard(options.edgeSecret, options.log ?? pino({ name: options.name }));
   // Stateless services: both eras from one handler. Stateful ones: 2026-07-28 only here, the
   // 2025 revisions in their sessions below.
@@ -59,28 +70,41 @@ export function createServiceHandler(options: ServiceOptions) {
     const existing = typeof id === 'string' ? sessions.get(id) : undefined;
     // A session is its user's: another user presenting its id finds nothing, as at the stdio proxy
     // (MCP transports, "Session Management": servers SHOULD bind session ids to user information).
-    if (existing && existing.user === user) return existing.transport.handleRequest(req, res);
+    if (existing && existing.user === user) return existing.serve(req, res);
     if (typeof id === 'string') return jsonRpcError(res, 404, 'Session not found');
     let body: unknown;
     if (req.method === 'POST') {
       const read = await readJson(req, MAX_BODY_BYTES);
       if (!read.ok) return jsonRpcError(res, read.status, read.message);
       body = read.value;
-      // A request of the 2026-07-28 era: no session, served statelessly.
-      if (!(await isLegacyRequest(await toWebRequest(req, body), body))) return perRequest(req, res, body);
+      // A request of the 2026-07-28 era (the SDK's classification, on the body read): no session,
+      // served statelessly.
+      const header = (name: string) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const route = classifyInboundRequest({
+        httpMethod: 'POST',
+        protocolVersionHeader: header('mcp-protocol-version'),
+        mcpMethodHeader: header('mcp-method'),
+        mcpNameHeader: header('mcp-name'),
+        body,
+      });
+      if (route.kind !== 'legacy') return perRequest(req, res, body);
     }
     // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
-    const transport: NodeStreamableHTTPServerTransport = new NodeStreamableHTTPServerTransport({
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       // Resumable streams: a priming event id on each, Last-Event-ID replays (event-store.ts).
       eventStore: new SessionEventStore(),
-      onsessioninitialized: (sid) => void sessions.set(sid, { transport, user }),
+      onsessioninitialized: (sid) => void sessions.set(sid, { serve, user }),
     });
+    const serve = toNodeHandler({ fetch: (request, opts) => transport.handleRequest(request, opts) });
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     await options.create().connect(transport);
-    await transport.handleRequest(req, res, body);
+    await serve(req, res, body);
   }
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {

@@ -79,10 +79,10 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, poo
       const session = sessions.find(sessionId, identity.id);
       if (!session) return sendError(res, 404, -32001, 'Session not found');
       sessions.touch(session);
-      if (req.method !== 'POST') return session.transport.handleRequest(req, res);
+      if (req.method !== 'POST') return session.serve(req, res);
       const body = await readJson(req, config.maxMessageBytes);
       if (!body.ok) return sendError(res, body.status, body.code, body.message);
-      return session.transport.handleRequest(req, res, body.value);
+      return session.serve(req, res, body.value);
     }
     // No session id: a 2026-07-28 request (served by the user's pooled child, modern.ts), or an
     // initialize; other 2025 requests without it SHOULD get 400 ("Session Management").
@@ -110,7 +110,7 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, poo
       return sendError(res, session.status, -32000, session.message, id, retry);
     }
     try {
-      await session.transport.handleRequest(req, res, body.value);
+      await session.serve(req, res, body.value);
     } finally {
       sessions.settle(session);
     }

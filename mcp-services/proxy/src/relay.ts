@@ -4,7 +4,7 @@
  * watches: it times out client requests the server does not answer, and when the server dies
  * it answers every pending request with an error and ends the session.
  */
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import {
   ErrorCode,
   isJSONRPCErrorResponse,
@@ -46,7 +46,11 @@ function errorResponse(id: RequestId, code: number, message: string): JSONRPCMes
   return { jsonrpc: '2.0', id, error: { code, message } };
 }
 
-export function createRelay(http: StreamableHTTPServerTransport, child: ChildProcessTransport, options: RelayOptions) {
+export function createRelay(
+  http: WebStandardStreamableHTTPServerTransport,
+  child: ChildProcessTransport,
+  options: RelayOptions,
+) {
   const { log } = options;
   const pending = new Map<RequestId, Pending>();
   const byProgressToken = new Map<string | number, RequestId>();

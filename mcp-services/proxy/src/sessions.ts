@@ -3,7 +3,9 @@
  * user who initialized it, counted against the limits, and ended when idle.
  */
 import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { toNodeHandler } from '@modelcontextprotocol/node';
 import { SessionEventStore } from '../../shared/event-store.ts';
 import type { Logger } from 'pino';
 import type { CallerIdentity } from '../../shared/identity.ts';
@@ -15,7 +17,13 @@ export interface Session {
   /** Set once the transport has accepted the initialize request. */
   id?: string;
   userId: string;
-  transport: StreamableHTTPServerTransport;
+  transport: WebStandardStreamableHTTPServerTransport;
+  /**
+   * Serves a request of the session at the transport. The official SDK v2's node adapter: the
+   * SDK v1 one (@hono/node-server) holds an event stream's start back ~1 ms to look for its end
+   * (honojs/node-server#266), which with resumable streams' priming event was every call's.
+   */
+  serve: (req: IncomingMessage, res: ServerResponse, body?: unknown) => Promise<void>;
   child: ChildProcessTransport;
   relay: Relay;
   idleTimer?: NodeJS.Timeout;
@@ -85,7 +93,7 @@ export function createSessionManager(config: ProxyConfig, baseEnv: Record<string
       killGraceMs: config.killGraceMs,
       onStderr: (line) => log.info({ session: session.id, stderr: line }, 'MCP server stderr'),
     });
-    const transport = new StreamableHTTPServerTransport({
+    const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       // Resumable streams: a priming event id on each, Last-Event-ID replays (shared/event-store.ts).
       eventStore: new SessionEventStore(),
@@ -103,6 +111,7 @@ export function createSessionManager(config: ProxyConfig, baseEnv: Record<string
     const session: Session = {
       userId: identity.id,
       transport,
+      serve: toNodeHandler({ fetch: (request, options) => transport.handleRequest(request, options) }),
       child,
       relay: createRelay(transport, child, {
         requestTimeoutMs: config.requestTimeoutMs,
