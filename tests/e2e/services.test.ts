@@ -192,3 +192,35 @@ test('a client pinned to MCP 2026-07-28 uses echo-stateful, fetch and everything
     await client.close();
   }
 });
+
+test('a 2026-07-28 client answers a stdio server’s elicitation and sampling mid-call, through the gateway (input-required rounds)', async () => {
+  const { client: legacy, provider } = await connectWithOAuth(`${stack.url}/everything/mcp`, { person });
+  await legacy.close();
+  const client = new ModernClient(
+    { name: 'modern-e2e-input', version: '1.0.0' },
+    { capabilities: { elicitation: { form: {} }, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  const asked: string[] = [];
+  client.setRequestHandler('elicitation/create', async (request) => {
+    asked.push(request.method);
+    return { action: 'accept', content: { name: 'Ada Lovelace', check: true, email: 'ada@example.com' } };
+  });
+  client.setRequestHandler('sampling/createMessage', async (request) => {
+    asked.push(request.method);
+    return { role: 'assistant', model: 'stand-in', content: { type: 'text', text: 'sampled by the client' } };
+  });
+  await client.connect(
+    new ModernTransport(new URL(`${stack.url}/everything/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${provider.saved!.access_token}` } },
+    }),
+  );
+  const elicited = (await client.callTool({ name: 'trigger-elicitation-request', arguments: {} })) as ToolResult;
+  expect(elicited.content.map((c) => c.text).join('\n')).toContain('Ada Lovelace');
+  const sampled = (await client.callTool({
+    name: 'trigger-sampling-request',
+    arguments: { prompt: 'hello', maxTokens: 20 },
+  })) as ToolResult;
+  expect(sampled.content.map((c) => c.text).join('\n')).toContain('sampled by the client');
+  expect(asked).toEqual(['elicitation/create', 'sampling/createMessage']);
+  await client.close();
+});
