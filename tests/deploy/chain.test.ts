@@ -319,6 +319,30 @@ describe('both edges answer alike, and the service sees the same request', () =>
     }
   });
 
+  test('a large MCP body (6 MiB, over the SDK default) reaches the service at both edges; over 16 MiB, refused', async () => {
+    const big = (bytes: number): Case => ({
+      method: 'POST',
+      path: `/${SERVICE}/mcp`,
+      headers: (e) => ({ ...json, ...bearer(e) }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 9,
+        method: 'tools/call',
+        params: { name: 'write_file', arguments: { content: 'x'.repeat(bytes) } },
+      }),
+    });
+    const fits = await both(big(6 * 1024 * 1024), 'large body');
+    for (const outcome of Object.values(fits)) {
+      expect(outcome.status).toBe(200);
+      expect(outcome.service).toBeDefined();
+    }
+    const over = await both(big(16 * 1024 * 1024 + 1), 'too large body');
+    // The local edge (and Caddy) answer 413; Traefik's forwardAuth its own 401 (maxBodySize).
+    expect(over.local.status).toBe(413);
+    expect(over.traefik.status).toBe(401);
+    for (const outcome of Object.values(over)) expect(outcome.service).toBeUndefined();
+  }, 30_000);
+
   test.each(UNREACHABLE)('%s: refused at both', async (path) => {
     const outcome = await both({ path, headers: (e) => bearer(e) }, path);
     expect(outcome.traefik.status).toBe(outcome.local.status);

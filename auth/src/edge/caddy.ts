@@ -32,6 +32,7 @@ import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ContentTooLargeError, ServerError, toWire } from '../errors.ts';
 import { BODY_LIMIT } from '../http/normalize.ts';
+import { MCP_BODY_LIMIT } from './mcp-body.ts';
 import type { Logger } from '../log.ts';
 import { X509Certificate } from 'node:crypto';
 import { CHAIN, preflightHeaders, responseCorsHeaders, UPSTREAM_CHAIN, withVaryOrigin } from './chain.ts';
@@ -251,7 +252,7 @@ function bounded(proxy: Json, limit: number, tooLarge: Json): Json {
 }
 
 /** Above the stdio proxy's default message limit (MCP_PROXY_MAX_MESSAGE_BYTES, 8 MiB). */
-const SERVICE_BODY = 16 * 1024 * 1024;
+const SERVICE_BODY = MCP_BODY_LIMIT;
 /** Above the auth service's (oidc-provider's) body limit. */
 const AUTH_BODY = 1024 * 1024 + BODY_LIMIT;
 

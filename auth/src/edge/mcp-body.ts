@@ -1,14 +1,18 @@
 /**
  * The body of a POST to an MCP service, read whole by the edge that must judge it: the local edge
  * (its headers must say what it says: verify/mcp-headers.ts; a remote server's request is sent
- * again after a refresh: remote.ts) and /verify behind Traefik's `forwardBody`. Bounded: MCP
- * messages are far smaller than MCP_BODY_LIMIT, and a larger one is refused with 413.
+ * again after a refresh: remote.ts) and /verify behind Traefik's `forwardBody`. Bounded: a body
+ * over MCP_BODY_LIMIT is refused with 413.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { McpRequestHeaders } from '../verify/mcp-headers.ts';
 
-/** The largest MCP request body an edge holds (Traefik's forwardAuth `maxBodySize` too). */
-export const MCP_BODY_LIMIT = 4 * 1024 * 1024;
+/**
+ * The largest MCP request body an edge holds: Caddy's `request_body` to a service, Traefik's
+ * forwardAuth `maxBodySize`, the local edge's read. Above what any service accepts by default
+ * (the stdio proxy's MCP_PROXY_MAX_MESSAGE_BYTES is 8 MiB), so that the edge is never the limit.
+ */
+export const MCP_BODY_LIMIT = 16 * 1024 * 1024;
 
 export function readMcpBody(req: IncomingMessage): Promise<Buffer | 'too large'> {
   return new Promise((resolve, reject) => {
