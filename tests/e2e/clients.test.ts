@@ -200,7 +200,7 @@ test(
 );
 
 test(
-  'mcp-remote --protocol auto (MCP 2026-07-28 towards the gateway) → echo-stateful and everything (stdio, through the proxy)',
+  'mcp-remote --protocol auto (MCP 2026-07-28 towards the gateway; it has no option to pin it) → echo-stateful, everything and filesystem (stdio, through the proxy)',
   async () => {
     const echo = await viaMcpRemote('echo-stateful', ['--protocol', 'auto']);
     await explained(echo.stderr, async () => {
@@ -225,6 +225,17 @@ test(
       expect(stack.logs().some((l) => l.msg === 'modern child started')).toBe(true);
     });
     await closeMcpRemote(everything.client, everything.transport);
+
+    const filesystem = await viaMcpRemote('filesystem', ['--protocol', 'auto']);
+    await explained(filesystem.stderr, async () => {
+      const { tools } = await filesystem.client.listTools();
+      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['list_allowed_directories', 'write_file']));
+      const allowed = await filesystem.client.callTool({ name: 'list_allowed_directories', arguments: {} });
+      expect(text(allowed)).toContain('filesystem');
+      // The modern era at the gateway: the proxy's children for 2026-07-28 clients served it.
+      expect(stack.logs().filter((l) => l.msg === 'modern child started').length).toBeGreaterThanOrEqual(2);
+    });
+    await closeMcpRemote(filesystem.client, filesystem.transport);
   },
   TIMEOUT,
 );
