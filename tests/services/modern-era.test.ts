@@ -68,6 +68,34 @@ describe.each([
     expect(transport.sessionId !== undefined).toBe(stateful);
     await client.close();
   });
+
+  test('an unknown protocol version: -32022 with the versions supported', async () => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        ...identity,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2099-01-01',
+        'mcp-method': 'tools/list',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 8,
+        method: 'tools/list',
+        params: {
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2099-01-01',
+            'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+    });
+    const body = (await res.json()) as { id: number; error: { code: number; data: { supported: string[] } } };
+    expect(body).toMatchObject({ id: 8, error: { code: -32022 } });
+    expect(body.error.data.supported).toContain('2026-07-28');
+  });
 });
 
 test('time (stateless, raw-shape tools): a 2026-07-28 client converts a time', async () => {
