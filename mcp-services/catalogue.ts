@@ -194,7 +194,18 @@ export const SPECS: Record<string, ServiceSpec> = {
     description: 'A headless Chromium driven by Playwright (stdio, through the proxy); needs Debian chromium.',
     stdio: {
       npm: { package: '@playwright/mcp', version: '0.0.83', bin: 'cli.js' },
-      args: ['--headless', '--isolated', '--no-sandbox', '--executable-path', '/usr/bin/chromium'],
+      // --output-dir: its page snapshots and screenshots are the user's (by default they go to
+      // .playwright-mcp in the working directory, which every user's browser shares).
+      args: [
+        '--headless',
+        '--isolated',
+        '--no-sandbox',
+        '--executable-path',
+        '/usr/bin/chromium',
+        '--output-dir',
+        '{user_dir}',
+      ],
+      perUser: {},
     },
     apt: ['chromium'],
     egress: 'its browser opens the web pages its callers name',
