@@ -398,6 +398,11 @@ async function main(): Promise<void> {
   const ceiling = await measure('bare node:http', bare, warmLoad);
   const warmRow = await measure('verify, warm token', auth, warmLoad);
   const newRow = await measure('verify, new token', auth, newLoad);
+  // Traefik's forwardAuth with forwardBody: a POST's body comes along, and its MCP headers are
+  // held to it (verify/mcp-headers.ts).
+  const bodyRow = await measure('verify, warm token, with its body', auth, {
+    env: { ...warmLoad.env, BENCH_BODY: '1' },
+  });
   const ceilingAgain = await measure('bare node:http, again', bare, warmLoad);
   // For reference only: the batched writes of /verify on a server that does nothing else.
   const batchedRow = await measure('bare node:http, batched', batched, warmLoad);
@@ -406,6 +411,7 @@ async function main(): Promise<void> {
   batchedRow.ratio = batchedRow.rps / reference;
   warmRow.ratio = warmRow.rps / reference;
   newRow.ratio = newRow.rps / reference;
+  bodyRow.ratio = bodyRow.rps / reference;
   const rate = opts.rate ?? Math.max(100, Math.round(newRow.rps / 2 / 100) * 100);
   const delayMs = (opts.connections * 1000) / rate;
   const warmLatency = await measure(`verify, warm @ ${rate}/s`, auth, { ...warmLoad, delayMs });

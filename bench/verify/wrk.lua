@@ -7,6 +7,9 @@
 --   BENCH_THREADS   wrk's -t, to split the tokens between threads
 --   BENCH_DELAY_MS  mean think time per connection, exponentially distributed (the arrivals of
 --                   all connections together are then close to Poisson); unset: flat out
+--   BENCH_BODY      set: each request carries a 2026-07-28 tools/call body with its Mcp-Method
+--                   and Mcp-Name, as Traefik's forwardAuth sends it (forwardBody), which /verify
+--                   holds the headers to
 -- done() prints one line `BENCH_RESULT {json}` that run.ts reads.
 
 local token = os.getenv('BENCH_TOKEN')
@@ -38,6 +41,15 @@ function init(args)
   wrk.headers['Mcp-Protocol-Version'] = '2025-11-25'
   if token then
     wrk.headers['Authorization'] = 'Bearer ' .. token
+  end
+  if os.getenv('BENCH_BODY') then
+    wrk.headers['Mcp-Protocol-Version'] = '2026-07-28'
+    wrk.headers['Mcp-Method'] = 'tools/call'
+    wrk.headers['Mcp-Name'] = 'echo'
+    wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"},'
+      .. '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+      .. '"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},'
+      .. '"io.modelcontextprotocol/clientCapabilities":{}}}}'
   end
   if tokens_file then
     local i = 0

@@ -99,8 +99,10 @@ export function verifyHandler(decider: VerifyDecider, logger: Logger) {
       res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(error) }).end(error);
       return;
     }
-    const decision = await decider.decide({ ...request, mcp: mcpRequest(req.headers, body) });
-    answer(request, res, decision);
+    const decision = decider.decide({ ...request, mcp: mcpRequest(req.headers, body) });
+    if (decision instanceof Promise) answer(request, res, await decision);
+    // Decided at once (a cached token): written with the turn's other answers, as below.
+    else batch.add(() => answer(request, res, decision));
   }
   return function verify(req: IncomingMessage, res: ServerResponse): void {
     const request = forwardAuthRequest(req);
