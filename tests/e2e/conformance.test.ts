@@ -20,21 +20,29 @@
  * authorization-code grant against our authorization server, the person logging in with headless
  * Chromium at the GitHub stand-in) is in the 0.2.0 line of the suite, pinned in package.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startTestProxy, type TestProxy } from '../proxy/fixtures/harness.ts';
+import { startTestProxy, type TestProxy } from '../proxy/fixtures/harness.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
 import { freePort, startStack, type Stack } from '../support/stack.ts';
 import { Person } from '../support/person.ts';
 import { completeAuthorization } from '../support/browser.ts';
-import { CONFORMANCE, readResults, regressions, reportFile, runServerSuite } from '../support/conformance.ts';
+import {
+  acrossRevisions,
+  CONFORMANCE,
+  EVERYTHING,
+  readResults,
+  regressions,
+  reportFile,
+  runServerSuite,
+  startReferenceServer,
+} from '../support/conformance.ts';
 import { connectWithOAuth } from '../support/mcp-client.ts';
 
-const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 /**
  * A forwarder on 127.0.0.1 to `target`'s origin, adding the bearer token. The Host the suite
  * addresses (the forwarder's own) becomes the gateway's; any other Host, and every Origin, goes
@@ -78,7 +86,7 @@ let stack: Stack;
 let proxy: TestProxy;
 let forwarder: { url: string; close(): Promise<void> };
 let echoForwarder: { url: string; close(): Promise<void> };
-let reference: ChildProcess;
+let reference: Awaited<ReturnType<typeof startReferenceServer>>;
 let referenceUrl: string;
 
 beforeAll(async () => {
@@ -113,29 +121,12 @@ beforeAll(async () => {
   echoForwarder = await startBearerForwarder(echoUrl, echo.provider.tokens()!.access_token);
 
   // server-everything on its own Streamable HTTP transport: the reference.
-  const port = await freePort();
-  reference = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port) },
-    stdio: 'ignore',
-  });
-  referenceUrl = `http://127.0.0.1:${port}/mcp`;
-  for (let tries = 0; ; tries++) {
-    const up = await fetch(referenceUrl, { method: 'OPTIONS' }).then(
-      () => true,
-      () => false,
-    );
-    if (up) break;
-    if (tries > 100) throw new Error('server-everything (streamableHttp) did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  reference = await startReferenceServer(await freePort());
+  referenceUrl = reference.url;
 }, 60_000);
 
 afterAll(async () => {
-  if (reference && reference.exitCode === null) {
-    const exited = once(reference, 'exit');
-    reference.kill('SIGTERM');
-    await exited;
-  }
+  await reference?.stop();
   await echoForwarder?.close();
   await forwarder?.close();
   await Promise.all([stack?.stop(), proxy?.close(), github?.stop()]);
@@ -166,24 +157,18 @@ test('at MCP 2026-07-28 through the gateway: every scenario both revisions have 
     runServerSuite(echoForwarder.url, join(work, 'echo-2025'), 100_000),
     runServerSuite(echoForwarder.url, join(work, 'echo-2026'), 100_000, '2026-07-28'),
   ]);
-  const both = [...direct.keys()].filter((s) => modern.has(s));
+  const { both, missed } = acrossRevisions(direct, modern);
   expect(both).toEqual(
     expect.arrayContaining(['tools-list', 'tools-call-simple-text', 'resources-list', 'prompts-list']),
   );
-  const missed = both
-    .filter((s) => direct.get(s)!.passed && !modern.get(s)!.passed)
-    .map((s) => `${s}: ${modern.get(s)!.failures.join(', ')}`);
   expect(missed).toEqual([]);
   // The header checks of 2026-07-28 (the edge's own, and the service's behind it).
   expect(modern.get('http-header-validation')).toEqual({ passed: true, failures: [] });
 
   // echo-stateless, a native service: what it passes at 2025-11-25 it passes at 2026-07-28.
-  const echoBoth = [...echo2025.keys()].filter((s) => echo2026.has(s));
-  expect(echoBoth).toEqual(expect.arrayContaining(['tools-list', 'dns-rebinding-protection']));
-  const echoMissed = echoBoth
-    .filter((s) => echo2025.get(s)!.passed && !echo2026.get(s)!.passed)
-    .map((s) => `${s}: ${echo2026.get(s)!.failures.join(', ')}`);
-  expect(echoMissed).toEqual([]);
+  const echo = acrossRevisions(echo2025, echo2026);
+  expect(echo.both).toEqual(expect.arrayContaining(['tools-list', 'dns-rebinding-protection']));
+  expect(echo.missed).toEqual([]);
 }, 120_000);
 
 test('server-sse-polling: the same result through the gateway as at server-everything on its own', async () => {

@@ -6,30 +6,29 @@
  * proxy's modern path, for the scenarios both revisions have. (Many scenarios call tools of the
  * suite's own test server, which server-everything does not have: they fail for both.)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startTestProxy, type TestProxy } from './fixtures/harness.ts';
-import { regressions, runServerSuite } from '../support/conformance.ts';
+import { startTestProxy, type TestProxy } from './fixtures/harness.ts';
+import {
+  acrossRevisions,
+  EVERYTHING,
+  regressions,
+  runServerSuite,
+  startReferenceServer,
+} from '../support/conformance.ts';
 import { freePort } from '../../auth/src/http/free-port.ts';
 
-const EVERYTHING = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
-
 let work: string;
-let reference: ChildProcess;
+let reference: Awaited<ReturnType<typeof startReferenceServer>>;
 let referenceUrl: string;
 let proxy: TestProxy;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'proxy-conformance-'));
   const port = await freePort();
-  reference = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port) },
-    stdio: 'ignore',
-  });
-  referenceUrl = `http://127.0.0.1:${port}/mcp`;
+  reference = await startReferenceServer(port);
+  referenceUrl = reference.url;
   proxy = await startTestProxy({
     command: ['node', EVERYTHING, 'stdio'],
     // The suite opens a session per scenario, all as one (anonymous) user, and ends none.
@@ -37,22 +36,11 @@ beforeAll(async () => {
     maxSessionsPerUser: 100,
     killGraceMs: 500,
   });
-  for (let tries = 0; ; tries++) {
-    const ok = await fetch(referenceUrl, { method: 'OPTIONS' }).then(
-      () => true,
-      () => false,
-    );
-    if (ok) break;
-    if (tries > 100) throw new Error('server-everything (streamableHttp) did not start');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 });
 
 afterAll(async () => {
-  const exited = reference.exitCode === null ? once(reference, 'exit') : Promise.resolve();
-  reference.kill('SIGTERM');
-  await exited;
-  await proxy.close();
+  await reference?.stop();
+  await proxy?.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -72,12 +60,9 @@ test('at MCP 2026-07-28, through the proxy, every scenario both revisions have t
     // path serves it from a child it initialized itself.
     runServerSuite(proxy.url, join(work, 'proxy-2026'), 100_000, '2026-07-28'),
   ]);
-  const both = [...direct.keys()].filter((s) => modern.has(s));
+  const { both, missed } = acrossRevisions(direct, modern);
   expect(both).toEqual(
     expect.arrayContaining(['tools-list', 'tools-call-simple-text', 'resources-list', 'prompts-list']),
   );
-  const missed = both
-    .filter((s) => direct.get(s)!.passed && !modern.get(s)!.passed)
-    .map((s) => `${s}: ${modern.get(s)!.failures.join(', ')}`);
   expect(missed).toEqual([]);
 }, 120_000);

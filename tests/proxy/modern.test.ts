@@ -6,6 +6,7 @@
  */
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { alive, connect, startTestProxy, textOf, waitFor, type TestProxy } from './fixtures/harness.ts';
+import { modernRequest } from '../support/modern-request.ts';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -158,30 +159,11 @@ test('concurrent first requests of a user start no more children than allowed', 
 });
 
 test('an unknown protocol version: -32022 with the versions supported (MCP 2026-07-28, "Version Negotiation")', async () => {
-  const res = await fetch(proxy.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2099-01-01',
-      'mcp-method': 'tools/list',
-      'x-user-id': 'github:15',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 8,
-      method: 'tools/list',
-      params: {
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2099-01-01',
-          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    }),
-  });
+  const res = await fetch(
+    proxy.url,
+    modernRequest('tools/list', {}, { id: 8, version: '2099-01-01', headers: { 'x-user-id': 'github:15' } }),
+  );
   const body = (await res.json()) as { id: number; error: { code: number; data: { supported: string[] } } };
-  expect(body.id).toBe(8);
-  expect(body.error.code).toBe(-32022);
+  expect(body).toMatchObject({ id: 8, error: { code: -32022 } });
   expect(body.error.data.supported).toContain('2026-07-28');
 });

@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextp
 import { IDENTITY } from '../../contracts/headers.ts';
 import { createEchoServer } from '../../mcp-services/shared/echo.ts';
 import { serveService } from '../support/service-handler.ts';
+import { modernRequest } from '../support/modern-request.ts';
 import { createTimeServer } from '../../mcp-services/time/src/time.ts';
 
 const closers: (() => Promise<void>)[] = [];
@@ -70,28 +71,7 @@ describe.each([
   });
 
   test('an unknown protocol version: -32022 with the versions supported', async () => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        ...identity,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2099-01-01',
-        'mcp-method': 'tools/list',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 8,
-        method: 'tools/list',
-        params: {
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': '2099-01-01',
-            'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-            'io.modelcontextprotocol/clientCapabilities': {},
-          },
-        },
-      }),
-    });
+    const res = await fetch(url, modernRequest('tools/list', {}, { id: 8, version: '2099-01-01', headers: identity }));
     const body = (await res.json()) as { id: number; error: { code: number; data: { supported: string[] } } };
     expect(body).toMatchObject({ id: 8, error: { code: -32022 } });
     expect(body.error.data.supported).toContain('2026-07-28');

@@ -2,12 +2,45 @@
  * The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned in
  * package.json) run as its CLI, and its results compared scenario by scenario.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const CONFORMANCE = join(process.cwd(), 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
+/** The reference server, server-everything. */
+export const EVERYTHING = join(process.cwd(), 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+/**
+ * server-everything on its own Streamable HTTP transport (the reference the suites compare with),
+ * on `port` of 127.0.0.1, once it answers; `stop()` ends it.
+ */
+export async function startReferenceServer(port: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}/mcp`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  };
+  for (let tries = 0; ; tries++) {
+    const up = await fetch(url, { method: 'OPTIONS' }).then(
+      () => true,
+      () => false,
+    );
+    if (up) return { url, stop };
+    if (tries > 100) {
+      await stop();
+      throw new Error('server-everything (streamableHttp) did not start');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 export type Results = Map<string, { passed: boolean; failures: string[] }>;
 
@@ -117,4 +150,16 @@ export function regressions(
       .map(([scenario]) => `${scenario}: ${candidate.get(scenario)?.failures.join(', ')}`),
     report,
   };
+}
+
+/**
+ * The scenarios both runs have (`both`), and those of them `earlier` passes and `later` does not
+ * (`missed`, with the failed checks): a 2025-11-25 baseline against a 2026-07-28 candidate.
+ */
+export function acrossRevisions(earlier: Results, later: Results): { both: string[]; missed: string[] } {
+  const both = [...earlier.keys()].filter((s) => later.has(s));
+  const missed = both
+    .filter((s) => earlier.get(s)!.passed && !later.get(s)!.passed)
+    .map((s) => `${s}: ${later.get(s)!.failures.join(', ')}`);
+  return { both, missed };
 }
