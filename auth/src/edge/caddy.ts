@@ -252,7 +252,6 @@ function bounded(proxy: Json, limit: number, tooLarge: Json): Json {
 }
 
 /** Above the stdio proxy's default message limit (MCP_PROXY_MAX_MESSAGE_BYTES, 8 MiB). */
-const SERVICE_BODY = MCP_BODY_LIMIT;
 /** Above the auth service's (oidc-provider's) body limit. */
 const AUTH_BODY = 1024 * 1024 + BODY_LIMIT;
 
@@ -399,12 +398,16 @@ function serviceChain(name: string, upstream: Upstream, auth: { host: string; po
   }
   const tooLarge = answer(
     413,
-    { jsonrpc: '2.0', error: { code: -32000, message: `Message too large: at most ${SERVICE_BODY} bytes` }, id: null },
+    {
+      jsonrpc: '2.0',
+      error: { code: -32000, message: `Message too large: at most ${MCP_BODY_LIMIT} bytes` },
+      id: null,
+    },
     CORS_ON_ERRORS,
   );
   if (upstream.remote) {
     handlers.push({ handler: 'vars', gateway_step: 'remote', gateway_service: name });
-    handlers.push(bounded(remoteProxy(name, upstream, auth), SERVICE_BODY, tooLarge));
+    handlers.push(bounded(remoteProxy(name, upstream, auth), MCP_BODY_LIMIT, tooLarge));
     return [...routes, { handle: handlers }];
   }
   handlers.push(
@@ -416,7 +419,7 @@ function serviceChain(name: string, upstream: Upstream, auth: { host: string; po
     // refused); without it the service sees the client leave, as behind the local edge.
     bounded(
       proxyTo(upstream, { headers: { request: { set: { 'X-Forwarded-Proto': [proto] } } } }),
-      SERVICE_BODY,
+      MCP_BODY_LIMIT,
       tooLarge,
     ),
   );
