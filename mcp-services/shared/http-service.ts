@@ -25,6 +25,7 @@ import { applyKeepAlive } from './keep-alive.ts';
 import { IDENTITY } from '../../contracts/headers.ts';
 import { SessionEventStore } from './event-store.ts';
 import { readJson } from './read-json.ts';
+import { endWithParent } from './parent.ts';
 
 export interface ServiceOptions {
   name: string;
@@ -140,5 +141,10 @@ export async function listen(options: ServiceOptions): Promise<Server> {
   const stop = () => server.close(() => process.exit(0));
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Started by `npm start`: when the gateway is gone, so is this service.
+  endWithParent(() => {
+    server.closeAllConnections();
+    stop();
+  });
   return server;
 }

@@ -161,7 +161,9 @@ export async function startServices(
         const child = spawn(command === 'node' ? process.execPath : command!, args, {
           cwd: REPO_ROOT,
           env,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          // The IPC channel is the child's watch on this process: it ends when the gateway does,
+          // however the gateway ends (mcp-services/shared/parent.ts); nothing is sent on it.
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         });
         children.push(child);
         const log = logger.child({ mcpService: service.name });

@@ -8,6 +8,7 @@
  */
 import { pino } from 'pino';
 import { startupEdgeSecret } from '../../shared/edge-guard.ts';
+import { endWithParent } from '../../shared/parent.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startProxy } from './proxy.ts';
 
@@ -39,5 +40,17 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
+// Started by `npm start`: when the gateway is gone, so is this proxy, and with it its servers. No
+// orderly stop: nobody reads this process's output any more, and a log line written to the dead
+// pipe would never return (sonic-boom retries EPIPE in its synchronous flush).
+endWithParent(() => {
+  logger.level = 'silent';
+  proxy.sessions.killAll();
+  proxy.pool.killAll();
+  process.kill(process.pid, 'SIGKILL');
+});
 // Whatever way the process ends, no server it started outlives it.
-process.on('exit', () => proxy.sessions.killAll());
+process.on('exit', () => {
+  proxy.sessions.killAll();
+  proxy.pool.killAll();
+});

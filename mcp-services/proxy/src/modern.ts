@@ -67,6 +67,7 @@ interface Pooled {
 interface Entry {
   ready: Promise<Pooled>;
   pooled?: Pooled;
+  child: ChildProcessTransport;
 }
 
 /** `resources/subscribe` at a child that supports it, for each URI; a refusal is the child's to have. */
@@ -189,7 +190,7 @@ export class ModernPool {
         return flight.ask(request.method, request.params) as never;
       });
     }
-    const entry = {} as Entry;
+    const entry = { child } as Entry;
     child.onclose = () => {
       clearTimeout(pooled.idleTimer);
       this.remove(identity.id, entry);
@@ -227,6 +228,11 @@ export class ModernPool {
       void pooled.client.close();
     }, ms);
     pooled.idleTimer.unref();
+  }
+
+  /** Ends every child at once (this process is ending without a word to anyone). */
+  killAll(): void {
+    for (const entry of [...this.byUser.values()].flat()) entry.child.killNow();
   }
 
   async close(): Promise<void> {
