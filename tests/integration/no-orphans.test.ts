@@ -2,7 +2,8 @@
  * `npm start` leaves no MCP service behind (issue 14, "Startup failures never orphan children"):
  * its services end with it however it ends — a port already in use at startup, or the gateway
  * killed with SIGKILL, which gives it no chance to stop them. Each service and proxy is spawned with
- * an IPC channel it watches (auth/src/edge/children.ts, mcp-services/shared/parent.ts).
+ * an IPC channel it watches (auth/src/edge/children.ts, mcp-services/shared/parent.ts); Caddy, the
+ * edge of `npm run start:caddy`, with the kernel's parent-death signal (edge/caddy.ts).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,6 +34,16 @@ test('the gateway killed with SIGKILL: every service and proxy it started ends t
   const stack = await startStack({ edge: 'local', env: SERVICES });
   const pids = servicePids(stack.logs());
   expect(pids).toHaveLength(3);
+  expect(pids.every(alive)).toBe(true);
+  stack.process.kill('SIGKILL');
+  await once(stack.process, 'exit');
+  expect(await allGone(pids, 10_000)).toEqual([]);
+}, 60_000);
+
+test('with Caddy as the edge (npm run start:caddy), the gateway killed with SIGKILL: Caddy ends too', async () => {
+  const stack = await startStack({ edge: 'caddy', env: SERVICES });
+  const caddy = stack.logs().find((l) => l.msg === 'Caddy started')?.pid as number;
+  const pids = [caddy, ...servicePids(stack.logs())];
   expect(pids.every(alive)).toBe(true);
   stack.process.kill('SIGKILL');
   await once(stack.process, 'exit');

@@ -544,9 +544,14 @@ export function caddyConfig(options: CaddyEdgeOptions): Json {
 
 /** `caddy` on PATH, or undefined. */
 export function findCaddy(path = process.env.PATH ?? ''): string | undefined {
+  return onPath('caddy', path);
+}
+
+/** An executable `name` on PATH, or undefined. */
+function onPath(name: string, path = process.env.PATH ?? ''): string | undefined {
   for (const dir of path.split(delimiter)) {
     if (!dir) continue;
-    const file = join(dir, 'caddy');
+    const file = join(dir, name);
     try {
       accessSync(file, constants.X_OK);
       return file;
@@ -605,7 +610,12 @@ export async function startCaddy(
   mkdirSync(join(dir, 'config'));
   const file = join(dir, 'caddy.json');
   writeFileSync(file, JSON.stringify(caddyConfig({ ...options, storageDir }), null, 2), { mode: 0o600 });
-  const child = spawn(binary, ['run', '--config', file], {
+  // Caddy ends with the gateway however the gateway ends (a SIGKILL included): the kernel kills it
+  // when its parent dies (PR_SET_PDEATHSIG, set by util-linux's setpriv, which then runs Caddy in
+  // its place). Without setpriv, only an orderly stop ends it.
+  const setpriv = onPath('setpriv');
+  const argv = [binary, 'run', '--config', file];
+  const child = spawn(setpriv ?? binary, setpriv ? ['--pdeathsig', 'KILL', '--', ...argv] : argv.slice(1), {
     cwd: dir,
     // Nothing of the gateway's environment (secrets) but PATH.
     env: {
