@@ -13,7 +13,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
-  classifyInboundRequest,
   createMcpHandler,
   WebStandardStreamableHTTPServerTransport,
   type McpServer,
@@ -26,6 +25,7 @@ import { IDENTITY } from '../../contracts/headers.ts';
 import { SessionEventStore } from './event-store.ts';
 import { readJson } from './read-json.ts';
 import { endWithParent } from './parent.ts';
+import { isModernPost } from './era.ts';
 
 export interface ServiceOptions {
   name: string;
@@ -78,20 +78,8 @@ export function createServiceHandler(options: ServiceOptions) {
       const read = await readJson(req, MAX_BODY_BYTES);
       if (!read.ok) return jsonRpcError(res, read.status, read.message);
       body = read.value;
-      // A request of the 2026-07-28 era (the SDK's classification, on the body read): no session,
-      // served statelessly.
-      const header = (name: string) => {
-        const v = req.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      };
-      const route = classifyInboundRequest({
-        httpMethod: 'POST',
-        protocolVersionHeader: header('mcp-protocol-version'),
-        mcpMethodHeader: header('mcp-method'),
-        mcpNameHeader: header('mcp-name'),
-        body,
-      });
-      if (route.kind !== 'legacy') return perRequest(req, res, body);
+      // A request of the 2026-07-28 era: no session, served statelessly.
+      if (isModernPost(req, body)) return perRequest(req, res, body);
     }
     // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({

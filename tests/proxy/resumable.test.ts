@@ -19,22 +19,17 @@ test('a stream lost mid-call is resumed with Last-Event-ID, from its own session
   const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
   await post(proxy.url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers).then((r) => r.text());
   const abort = new AbortController();
-  const call = await fetch(proxy.url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'x-user-id': 'github:1',
-      ...headers,
-    },
-    body: JSON.stringify({
+  const call = await post(
+    proxy.url,
+    {
       jsonrpc: '2.0',
       id: 5,
       method: 'tools/call',
       params: { name: 'progress', arguments: { steps: 10 }, _meta: { progressToken: 'p' } },
-    }),
-    signal: abort.signal,
-  });
+    },
+    headers,
+    abort.signal,
+  );
   const stream = sseEvents(call.body!);
   const priming = (await stream.next()).value as SseEvent;
   expect(priming.id).toMatch(/^[A-Za-z0-9_-]{22}$/);

@@ -6,20 +6,15 @@
  * own session only. And the store's bounds.
  */
 import { IDENTITY } from '../../contracts/headers.ts';
-import { createEchoServer } from '../../mcp-services/shared/echo.ts';
 import { SessionEventStore } from '../../mcp-services/shared/event-store.ts';
-import { serveService } from '../support/service-handler.ts';
+import { serveEchoStateful, type serveService } from '../support/service-handler.ts';
 import { sseEvents as events, type SseEvent } from '../support/sse.ts';
 
 let service: Awaited<ReturnType<typeof serveService>>;
 let url: string;
 
 beforeAll(async () => {
-  service = await serveService({
-    name: 'echo-stateful',
-    create: () => createEchoServer('echo-stateful', { stateful: true }),
-    stateful: true,
-  });
+  service = await serveEchoStateful();
   url = service.url.href;
 });
 afterAll(() => service.close());

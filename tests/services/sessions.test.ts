@@ -6,18 +6,13 @@
  * session ids to user-specific information.
  */
 import { IDENTITY } from '../../contracts/headers.ts';
-import { createEchoServer } from '../../mcp-services/shared/echo.ts';
-import { serveService } from '../support/service-handler.ts';
+import { serveEchoStateful, type serveService } from '../support/service-handler.ts';
 
 let service: Awaited<ReturnType<typeof serveService>>;
 let url: string;
 
 beforeAll(async () => {
-  service = await serveService({
-    name: 'echo-stateful',
-    create: () => createEchoServer('echo-stateful', { stateful: true }),
-    stateful: true,
-  });
+  service = await serveEchoStateful();
   url = service.url.href;
 });
 afterAll(() => service.close());

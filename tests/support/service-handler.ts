@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createEchoServer } from '../../mcp-services/shared/echo.ts';
 import { createServiceHandler, type ServiceOptions } from '../../mcp-services/shared/http-service.ts';
 
 export async function serveService(options: ServiceOptions): Promise<{ url: URL; close(): Promise<void> }> {
@@ -17,3 +18,11 @@ export async function serveService(options: ServiceOptions): Promise<{ url: URL;
     },
   };
 }
+
+/** echo-stateful (sessions), served as above. */
+export const serveEchoStateful = () =>
+  serveService({
+    name: 'echo-stateful',
+    create: () => createEchoServer('echo-stateful', { stateful: true }),
+    stateful: true,
+  });

@@ -14,7 +14,7 @@ import type { Upstreams } from '../upstream/upstreams.ts';
 import { chainOf, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import { proxy, withoutHopByHop, type Upstream } from './proxy.ts';
 import { remoteRequest } from './remote.ts';
-import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody } from './mcp-body.ts';
+import { hasBody, mcpRequest, readMcpBody, TOO_LARGE_BODY } from './mcp-body.ts';
 import { normalizeTarget, routeOf, ROUTING_ANSWERS } from './routes.ts';
 
 export interface EdgeOptions {
@@ -90,12 +90,7 @@ export function createEdge(options: EdgeOptions) {
     // and a remote server's request may be sent twice (remote.ts).
     const body = hasBody(req) ? await readMcpBody(req) : Buffer.alloc(0);
     if (body === 'too large') {
-      const error = {
-        jsonrpc: '2.0',
-        error: { code: -32600, message: `The request is larger than ${MCP_BODY_LIMIT} bytes` },
-        id: null,
-      };
-      json(res, 413, error, withCors({}));
+      json(res, 413, TOO_LARGE_BODY, withCors({}));
       return;
     }
     for (const step of chainOf(serviceConfig ?? {})) {

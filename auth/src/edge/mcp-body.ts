@@ -14,6 +14,13 @@ import type { McpRequestHeaders } from '../verify/mcp-headers.ts';
  */
 export const MCP_BODY_LIMIT = 16 * 1024 * 1024;
 
+/** The answer to a body over MCP_BODY_LIMIT (413), at the local edge and at /verify. */
+export const TOO_LARGE_BODY = {
+  jsonrpc: '2.0',
+  error: { code: -32600, message: `The request is larger than ${MCP_BODY_LIMIT} bytes` },
+  id: null,
+} as const;
+
 export function readMcpBody(req: IncomingMessage): Promise<Buffer | 'too large'> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);

@@ -131,8 +131,8 @@ export function proxy(
     if (!res.writableFinished) outgoing.destroy();
   });
   if (!body) return void req.pipe(outgoing);
-  // Read whole: sent with its length, whatever framing the client used.
-  if (body.length || headers['transfer-encoding'] !== undefined) outgoing.setHeader('content-length', body.length);
-  outgoing.removeHeader('transfer-encoding');
+  // Read whole: sent with its length, whatever framing the client used (`headers` carry no
+  // Transfer-Encoding: withoutHopByHop).
+  if (body.length) outgoing.setHeader('content-length', body.length);
   outgoing.end(body);
 }

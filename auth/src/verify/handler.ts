@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROUTING_ANSWERS } from '../edge/routes.ts';
 import type { Logger } from '../log.ts';
 import type { Decision, VerifyDecider, VerifyRequest } from './decision.ts';
-import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody } from '../edge/mcp-body.ts';
+import { hasBody, mcpRequest, readMcpBody, TOO_LARGE_BODY } from '../edge/mcp-body.ts';
 
 const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
@@ -91,12 +91,8 @@ export function verifyHandler(decider: VerifyDecider, logger: Logger) {
   async function withBody(req: IncomingMessage, res: ServerResponse, request: VerifyRequest): Promise<void> {
     const body = await readMcpBody(req);
     if (body === 'too large') {
-      const error = JSON.stringify({
-        jsonrpc: '2.0',
-        error: { code: -32600, message: `The request is larger than ${MCP_BODY_LIMIT} bytes` },
-        id: null,
-      });
-      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(error) }).end(error);
+      const text = JSON.stringify(TOO_LARGE_BODY);
+      res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
       return;
     }
     const decision = decider.decide({ ...request, mcp: mcpRequest(req.headers, body) });

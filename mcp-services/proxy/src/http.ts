@@ -14,7 +14,7 @@ import { callerIdentity } from '../../shared/identity.ts';
 import type { ProxyConfig } from './config.ts';
 import type { SessionManager } from './sessions.ts';
 import { modernHandler, type ModernPool } from './modern.ts';
-import { classifyInboundRequest } from '@modelcontextprotocol/server';
+import { isModernPost } from '../../shared/era.ts';
 
 /** The revisions this proxy relays: every one the SDK speaks (2025-11-25, -06-18, -03-26 and older). */
 export const PROTOCOL_VERSIONS: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
@@ -90,16 +90,7 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, poo
     if (req.method !== 'POST') return sendError(res, 400, -32000, missing);
     const body = await readJson(req, config.maxMessageBytes);
     if (!body.ok) return sendError(res, body.status, body.code, body.message);
-    // The SDK's own classification (what its isLegacyRequest decides), on the body already read:
-    // anything not legacy is the modern handler's, to serve or to refuse.
-    const route = classifyInboundRequest({
-      httpMethod: 'POST',
-      protocolVersionHeader: version,
-      mcpMethodHeader: header(req, 'mcp-method'),
-      mcpNameHeader: header(req, 'mcp-name'),
-      body: body.value,
-    });
-    if (route.kind !== 'legacy') return modern(req, res, body.value);
+    if (isModernPost(req, body.value)) return modern(req, res, body.value);
     if (version !== undefined && !PROTOCOL_VERSIONS.includes(version)) return unsupported();
     if (!isInitializeRequest(body.value)) return sendError(res, 400, -32000, missing);
     const session = sessions.open(identity);

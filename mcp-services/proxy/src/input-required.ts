@@ -24,7 +24,14 @@
  * several calls in flight on the same child at once.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { McpError, ErrorCode, type Result } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ErrorCode,
+  ListRootsRequestSchema,
+  McpError,
+  type Result,
+} from '@modelcontextprotocol/sdk/types.js';
 import {
   createRequestStateCodec,
   ProtocolError,
@@ -36,15 +43,23 @@ import {
 /** The methods whose results may be input-required (MCP 2026-07-28, basic/patterns/mrtr). */
 export const MULTI_ROUND_METHODS: ReadonlySet<string> = new Set(['tools/call', 'prompts/get', 'resources/read']);
 
-/** The server-to-client requests that become input requests, and the client capability each needs. */
-export const INPUT_METHODS: Readonly<Record<string, string>> = {
-  'sampling/createMessage': 'sampling',
-  'elicitation/create': 'elicitation',
-  'roots/list': 'roots',
-};
+/**
+ * The server-to-client requests that become input requests: the client capability each needs, and
+ * the schema the proxy's client of a child handles it by.
+ */
+export const INPUT_REQUESTS = {
+  'sampling/createMessage': { capability: 'sampling', schema: CreateMessageRequestSchema },
+  'elicitation/create': { capability: 'elicitation', schema: ElicitRequestSchema },
+  'roots/list': { capability: 'roots', schema: ListRootsRequestSchema },
+} as const;
 
 /** The client capabilities the proxy declares to its children, so that they may ask. */
-export const CHILD_CLIENT_CAPABILITIES = { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} };
+export const CHILD_CLIENT_CAPABILITIES = Object.fromEntries(
+  Object.values(INPUT_REQUESTS).map(({ capability }) => [
+    capability,
+    capability === 'elicitation' ? { form: {}, url: {} } : {},
+  ]),
+);
 
 interface Question {
   method: string;
@@ -117,7 +132,7 @@ export class Flight {
 
   /** A question of the child for this call's client: answered when the client retries. */
   ask(method: string, params: Record<string, unknown> | undefined): Promise<Result> {
-    const capability = INPUT_METHODS[method]!;
+    const { capability } = INPUT_REQUESTS[method as keyof typeof INPUT_REQUESTS];
     const mode = method === 'elicitation/create' && params?.mode === 'url' ? 'url' : 'form';
     const declared = this.capabilities[capability] as Record<string, unknown> | undefined;
     // A 2025 `elicitation: {}` means form only (MCP 2025-11-25, client/elicitation "Capabilities").

@@ -14,14 +14,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ErrorCode,
-  ListRootsRequestSchema,
-  McpError,
-  ResultSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, ResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpHandler, Server, type McpRequestContext, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Logger } from 'pino';
@@ -29,7 +22,14 @@ import { callerIdentity, headersOf } from '../../shared/identity.ts';
 import { ChildProcessTransport } from './child.ts';
 import type { ProxyConfig } from './config.ts';
 import { identityEnv } from './sessions.ts';
-import { askedBy, CHILD_CLIENT_CAPABILITIES, Flights, MULTI_ROUND_METHODS, type Flight } from './input-required.ts';
+import {
+  askedBy,
+  CHILD_CLIENT_CAPABILITIES,
+  Flights,
+  INPUT_REQUESTS,
+  MULTI_ROUND_METHODS,
+  type Flight,
+} from './input-required.ts';
 import { logListener, relayNotifications, UserChannel, type LogListener } from './notifications.ts';
 
 /** The requests a modern client may make, by the capability of the child that serves them. */
@@ -182,7 +182,7 @@ export class ModernPool {
       lastUsed: performance.now(),
     };
     relayNotifications(client, () => this.channelOf(identity.id), pooled.logListeners);
-    for (const schema of [CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema]) {
+    for (const { schema } of Object.values(INPUT_REQUESTS)) {
       client.setRequestHandler(schema, (request) => {
         const flight = askedBy(pooled.flights);
         // Outside any call (a server asking for roots at start): nobody to ask.
@@ -251,7 +251,8 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
   const { client } = pooled;
   const capabilities = client.getServerCapabilities() ?? {};
   const info = client.getServerVersion() ?? { name: 'stdio server', version: '0' };
-  const codec = pool.flights.codec(callerIdentity(headersOf(ctx.requestInfo)).id);
+  const user = callerIdentity(headersOf(ctx.requestInfo)).id;
+  const codec = pool.flights.codec(user);
   const server = new Server(
     { name: info.name, version: info.version },
     {
@@ -265,7 +266,6 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
       ...(client.getInstructions() ? { instructions: client.getInstructions() } : {}),
     },
   );
-  const user = callerIdentity(headersOf(ctx.requestInfo)).id;
   /** The request as a 2025 client sends it: the envelope's reserved `_meta` keys stay here. */
   const toChild = (request: { method: string; params?: Record<string, unknown> }) => {
     const { _meta, ...params } = request.params ?? {};
