@@ -12,8 +12,14 @@ export const IDENTITY = {
   login: 'x-user-login',
   name: 'x-user-name',
   email: 'x-user-email',
-  /** The identity provider: `github`, `local`. */
+  /** The identity provider: `github`, `oidc`, `local`. */
   provider: 'x-user-provider',
+  /**
+   * Comma list of the user's groups: GitHub `org` and `org/team` (lower-cased, read only when
+   * rules name organisations or teams), or the OpenID Connect `groups` claim. An item holding a
+   * comma, `%` or non-ASCII is percent-encoded.
+   */
+  groups: 'x-user-groups',
   /** The OAuth client the user authorized. */
   clientId: 'x-client-id',
 } as const;

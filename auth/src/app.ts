@@ -55,6 +55,8 @@ export interface AuthServiceOptions {
   fetch?: typeof fetch;
   /** Tests: the gateway's requests to remote MCP servers and their authorization servers. */
   upstreamFetch?: typeof fetch;
+  /** Tests: the OpenID Connect provider's discovery retry and JWKS refetch timings. */
+  oidcTimings?: { retryMs?: number; jwksCooldownMs?: number };
 }
 
 export interface AuthService {
@@ -95,8 +97,19 @@ function logProviderEvents(provider: Provider, logger: Logger) {
 export async function createAuthService(options: AuthServiceOptions): Promise<AuthService> {
   const { config, store, logger } = options;
   const registry = new ServiceRegistry(config.services);
-  const identities = createIdentities(config, { local: options.localUser });
   const accounts = new Accounts(store, config.refreshTokenLifetime);
+  // Seals what the gateway holds for people: upstream tokens, and GitHub tokens kept to read memberships.
+  const sealingKey = await loadUpstreamKey(store, config.upstreamTokenKey);
+  const identities = createIdentities(config, {
+    accounts,
+    store,
+    logger,
+    sealingKey,
+    ...(options.localUser ? { local: options.localUser } : {}),
+    ...(options.oidcTimings ? { oidc: options.oidcTimings } : {}),
+  });
+  // Discovery of an OpenID Connect provider: in the background, retried until it answers.
+  void identities.start();
   const consents = new Consents(store, config.refreshTokenLifetime);
   const keys = await loadSigningKeys(store, {
     signingKeyPem: config.signingKeyPem,
@@ -108,7 +121,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     ? new Upstreams(config.services, {
         store,
         publicUrl: config.publicUrl,
-        sealingKey: await loadUpstreamKey(store, config.upstreamTokenKey),
+        sealingKey,
         logger,
         ...(options.upstreamFetch ? { fetch: options.upstreamFetch } : {}),
       })
@@ -137,7 +150,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
   const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, feed, keys });
   provider.use(unrouted);
-  provider.use(structuredTokens(verifier, identities));
+  provider.use(structuredTokens(verifier, identities, (aud) => registry.byResource(aud)?.name));
   provider.use(async function revokeDeletedClient(ctx, next) {
     await next();
     // RFC 7592 §2.3: a deleted client's grants, and every token in them, end with it.
@@ -294,5 +307,9 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     return app(req, res);
   };
 
-  return { handler, app, decider, provider, registry, identities, verifier, keys, upstreams, close: unfollow };
+  const close = async () => {
+    identities.stop();
+    await unfollow();
+  };
+  return { handler, app, decider, provider, registry, identities, verifier, keys, upstreams, close };
 }

@@ -5,7 +5,7 @@
 import dotenv from 'dotenv';
 import { createAuthService, type AuthService } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config/load.ts';
-import { describeAllowlist } from './identity/allowlist.ts';
+import { describeRules } from './identity/allowlist.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createStore, RedisStore } from './storage/index.ts';
 import { StorageUnavailable } from './storage/redis.ts';
@@ -21,11 +21,17 @@ export interface Booted {
 function announce(config: Config, logger: Logger) {
   for (const name of config.dangerous)
     logger.warn({ setting: name }, `${name} is on: this weakens the gateway's security`);
-  if (config.github) {
-    logger.info({ allowed: describeAllowlist(config.allowedGithubUsers) }, 'GitHub login enabled');
-    if (!config.allowedGithubUsers.everyone && config.allowedGithubUsers.logins.size === 0) {
+  if (config.github || config.oidc) {
+    const allowed = describeRules(config.rules);
+    if (config.github) logger.info({ allowed: allowed.join(', ') || 'nobody' }, 'GitHub login enabled');
+    if (config.oidc)
+      logger.info(
+        { issuer: config.oidc.issuer, allowed: allowed.join(', ') || 'nobody' },
+        'OpenID Connect login enabled',
+      );
+    if (allowed.length === 0) {
       logger.warn(
-        'ALLOWED_GITHUB_USERS is empty: nobody can log in. List GitHub logins, or write * to allow everyone.',
+        'ALLOWED_GITHUB_USERS is empty: nobody can log in. List GitHub logins (or write * to allow everyone), or set ALLOWED_GITHUB_ORGS, ALLOWED_GITHUB_TEAMS, ALLOWED_EMAILS, ALLOWED_EMAIL_DOMAINS or ALLOWED_GROUPS.',
       );
     }
   }

@@ -12,7 +12,6 @@ import { startGitHubStandin, type GitHubStandin } from '../support/github-standi
 
 const REDIRECT = 'http://127.0.0.1:8000/callback/github';
 const VERIFIER = 'a-long-enough-pkce-code-verifier-0123456789-abcdefghij';
-const allowlist: Allowlist = { everyone: false, logins: new Set(['octocat']) };
 
 let gh: GitHubStandin;
 beforeEach(async () => {
@@ -110,7 +109,7 @@ const completeAt = (p: GitHubProvider) => p.complete({ code: 'c0de', redirectUri
 
 describe('authorizationUrl', () => {
   test('points at /login/oauth/authorize with the app, callback, state, scopes, no sign-up and S256 PKCE', () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const url = new URL(provider.authorizationUrl({ state: 's t&ate', redirectUri: REDIRECT, codeVerifier: VERIFIER }));
     expect(`${url.origin}${url.pathname}`).toBe(`${gh.baseUrl}/login/oauth/authorize`);
     expect(Object.fromEntries(url.searchParams)).toEqual({
@@ -126,7 +125,7 @@ describe('authorizationUrl', () => {
   });
 
   test('computes the challenge of RFC 7636 Appendix B', () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const url = new URL(
       provider.authorizationUrl({
         state: 's',
@@ -140,7 +139,7 @@ describe('authorizationUrl', () => {
 
 describe('complete', () => {
   test('happy path: code and verifier for a token, the token for the user', async () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const code = await signIn(provider);
     const user = await provider.complete({ code, redirectUri: REDIRECT, codeVerifier: VERIFIER });
     expect(user).toEqual({
@@ -148,10 +147,15 @@ describe('complete', () => {
       login: 'octocat',
       name: 'The Octocat',
       email: 'octocat@example.com',
+      emailVerified: true,
       provider: 'github',
     });
-    // The public email was there: no need for /user/emails.
-    expect(gh.requests.slice(-2)).toEqual(['POST /login/oauth/access_token', 'GET /api/v3/user']);
+    // Whether the public address is verified only /user/emails says.
+    expect(gh.requests.slice(-3)).toEqual([
+      'POST /login/oauth/access_token',
+      'GET /api/v3/user',
+      'GET /api/v3/user/emails',
+    ]);
   });
 
   test('a private email is read from /user/emails: the primary verified address', async () => {
@@ -166,7 +170,7 @@ describe('complete', () => {
         { email: 'home@example.com', primary: true, verified: true },
       ],
     });
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const user = await provider.complete({
       code: await signIn(provider, 'shy'),
       redirectUri: REDIRECT,
@@ -177,6 +181,7 @@ describe('complete', () => {
       login: 'shy',
       name: undefined,
       email: 'home@example.com',
+      emailVerified: true,
       provider: 'github',
     });
     expect(gh.requests).toContain('GET /api/v3/user/emails');
@@ -190,7 +195,7 @@ describe('complete', () => {
       emails: [{ email: 'p@example.com', primary: true, verified: false }],
     });
     gh.addUser({ id: 44, login: 'nomail', email: null });
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     for (const login of ['private', 'nomail']) {
       const user = await provider.complete({
         code: await signIn(provider, login),
@@ -209,8 +214,15 @@ describe('complete', () => {
       return json(res, 500, { message: 'Server Error' });
     });
     try {
-      const user = await completeAt(new GitHubProvider(fakeConfig(fake.url), allowlist));
-      expect(user).toEqual({ id: 'github:7', login: 'seven', name: 'Seven', email: undefined, provider: 'github' });
+      const user = await completeAt(new GitHubProvider(fakeConfig(fake.url)));
+      expect(user).toEqual({
+        id: 'github:7',
+        login: 'seven',
+        name: 'Seven',
+        email: undefined,
+        emailVerified: false,
+        provider: 'github',
+      });
       expect(fake.seen.map((s) => s.path)).toEqual(['/login/oauth/access_token', '/user', '/user/emails']);
     } finally {
       await fake.stop();
@@ -220,7 +232,7 @@ describe('complete', () => {
   test('sends what GitHub documents: form-encoded exchange with the verifier, versioned API calls with a User-Agent', async () => {
     const fake = await fakeGitHub({ id: 9, login: 'nine', email: 'nine@example.com' });
     try {
-      await new GitHubProvider(fakeConfig(fake.url), allowlist, { userAgent: 'test-agent/1' }).complete({
+      await new GitHubProvider(fakeConfig(fake.url), { userAgent: 'test-agent/1' }).complete({
         code: 'the-code',
         redirectUri: REDIRECT,
         codeVerifier: VERIFIER,
@@ -250,7 +262,7 @@ describe('complete', () => {
 
 describe('refusals', () => {
   test('a wrong client secret', async () => {
-    const provider = new GitHubProvider(configFor(gh, { clientSecret: 'not-the-secret' }), allowlist);
+    const provider = new GitHubProvider(configFor(gh, { clientSecret: 'not-the-secret' }));
     const code = await signIn(provider);
     const err = await failure(provider.complete({ code, redirectUri: REDIRECT, codeVerifier: VERIFIER }), [
       gh.clientSecret,
@@ -261,7 +273,7 @@ describe('refusals', () => {
   });
 
   test('a code used twice', async () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const code = await signIn(provider);
     await provider.complete({ code, redirectUri: REDIRECT, codeVerifier: VERIFIER });
     const err = await failure(provider.complete({ code, redirectUri: REDIRECT, codeVerifier: VERIFIER }));
@@ -270,7 +282,7 @@ describe('refusals', () => {
   });
 
   test('a wrong PKCE verifier', async () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const code = await signIn(provider);
     const err = await failure(provider.complete({ code, redirectUri: REDIRECT, codeVerifier: `${VERIFIER}-other` }));
     expect(err.detail).toContain('bad_verification_code');
@@ -278,7 +290,7 @@ describe('refusals', () => {
   });
 
   test('a redirect_uri other than the one at authorize', async () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const code = await signIn(provider);
     const err = await failure(provider.complete({ code, redirectUri: `${REDIRECT}-x`, codeVerifier: VERIFIER }));
     expect(err.message).toMatch(/^GitHub did not accept the login: the callback URL/);
@@ -286,7 +298,7 @@ describe('refusals', () => {
   });
 
   test('the token endpoint failing with 502', async () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const code = await signIn(provider);
     gh.failNext('token', 502);
     const err = await failure(provider.complete({ code, redirectUri: REDIRECT, codeVerifier: VERIFIER }));
@@ -294,7 +306,7 @@ describe('refusals', () => {
   });
 
   test('/user failing with 500', async () => {
-    const provider = new GitHubProvider(configFor(gh), allowlist);
+    const provider = new GitHubProvider(configFor(gh));
     const code = await signIn(provider);
     gh.failNext('user', 500);
     const err = await failure(provider.complete({ code, redirectUri: REDIRECT, codeVerifier: VERIFIER }));
@@ -313,9 +325,7 @@ describe('refusals', () => {
   ])('a malformed /user answer (%s)', async (_what, body) => {
     const fake = await fakeGitHub(body);
     try {
-      const err = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url), allowlist)), [
-        'fake-client-secret',
-      ]);
+      const err = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url))), ['fake-client-secret']);
       expect(err.message).toMatch(/^GitHub sent an answer the gateway did not understand/);
       expect(err.detail).toMatch(/^GET \/user: /);
     } finally {
@@ -326,9 +336,7 @@ describe('refusals', () => {
   test('a token answer without an access token', async () => {
     const fake = await serve((_req, res) => json(res, 200, { token_type: 'bearer' }));
     try {
-      const err = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url), allowlist)), [
-        'fake-client-secret',
-      ]);
+      const err = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url))), ['fake-client-secret']);
       expect(err.detail).toBe('token exchange: HTTP 200 without an access_token');
     } finally {
       await fake.stop();
@@ -343,13 +351,9 @@ describe('refusals', () => {
     });
     const fake2 = await fakeGitHub({ message: 'Bad credentials: gho_faketoken123' }, 401);
     try {
-      const first = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url), allowlist)), [
-        'fake-client-secret',
-      ]);
+      const first = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url))), ['fake-client-secret']);
       expect(first.message).toContain('[redacted]');
-      const second = await failure(completeAt(new GitHubProvider(fakeConfig(fake2.url), allowlist)), [
-        'fake-client-secret',
-      ]);
+      const second = await failure(completeAt(new GitHubProvider(fakeConfig(fake2.url))), ['fake-client-secret']);
       expect(second.message).toMatch(/^GitHub did not accept the login/);
       expect(second.detail).toBe('GET /user: HTTP 401 Bad credentials: [redacted]');
     } finally {
@@ -365,9 +369,7 @@ describe('refusals', () => {
       res.end();
     });
     try {
-      const err = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url), allowlist)), [
-        'fake-client-secret',
-      ]);
+      const err = await failure(completeAt(new GitHubProvider(fakeConfig(fake.url))), ['fake-client-secret']);
       expect(err.detail).toMatch(/HTTP 307 redirect/);
       expect(target.seen).toHaveLength(0);
     } finally {
@@ -379,9 +381,7 @@ describe('refusals', () => {
   test('GitHub unreachable (a closed port)', async () => {
     const closed = await serve(() => undefined);
     await closed.stop();
-    const err = await failure(completeAt(new GitHubProvider(fakeConfig(closed.url), allowlist)), [
-      'fake-client-secret',
-    ]);
+    const err = await failure(completeAt(new GitHubProvider(fakeConfig(closed.url))), ['fake-client-secret']);
     expect(err.message).toBe('GitHub could not be reached. Try again in a moment.');
     expect(err.detail).toMatch(/^POST \/login\/oauth\/access_token: /);
   });
@@ -390,7 +390,7 @@ describe('refusals', () => {
     const silent = await serve(() => undefined);
     try {
       const started = Date.now();
-      const err = await failure(completeAt(new GitHubProvider(fakeConfig(silent.url), allowlist, { timeoutMs: 200 })), [
+      const err = await failure(completeAt(new GitHubProvider(fakeConfig(silent.url), { timeoutMs: 200 })), [
         'fake-client-secret',
       ]);
       expect(Date.now() - started).toBeLessThan(5000);
@@ -408,7 +408,7 @@ describe('refusals', () => {
       res.write('{"id": 1001, '); // and never the rest
     });
     try {
-      const err = await failure(completeAt(new GitHubProvider(fakeConfig(stall.url), allowlist, { timeoutMs: 200 })), [
+      const err = await failure(completeAt(new GitHubProvider(fakeConfig(stall.url), { timeoutMs: 200 })), [
         'fake-client-secret',
       ]);
       expect(err.detail).toBe('GET /user: no answer within 200 ms');
@@ -418,30 +418,8 @@ describe('refusals', () => {
   });
 });
 
-describe('isAllowed', () => {
-  const provider = () => new GitHubProvider(configFor(gh), allowlist);
-  test('GitHub users on the allowlist, in any case', () => {
-    expect(provider().isAllowed({ provider: 'github', login: 'octocat' })).toBe(true);
-    expect(provider().isAllowed({ provider: 'github', login: 'OctoCat' })).toBe(true);
-  });
-  test('nobody else: other logins, other providers', () => {
-    expect(provider().isAllowed({ provider: 'github', login: 'mallory' })).toBe(false);
-    expect(provider().isAllowed({ provider: 'local', login: 'octocat' })).toBe(false);
-    expect(provider().isAllowed({ provider: 'oidc', login: 'octocat' })).toBe(false);
-  });
-  test('`*` admits every GitHub user, still only GitHub ones', () => {
-    const everyone = new GitHubProvider(configFor(gh), { everyone: true, logins: new Set() });
-    expect(everyone.isAllowed({ provider: 'github', login: 'anyone' })).toBe(true);
-    expect(everyone.isAllowed({ provider: 'local', login: 'local' })).toBe(false);
-  });
-  test('an empty allowlist admits nobody', () => {
-    const nobody = new GitHubProvider(configFor(gh), { everyone: false, logins: new Set() });
-    expect(nobody.isAllowed({ provider: 'github', login: 'octocat' })).toBe(false);
-  });
-});
-
 test('id and label', () => {
-  const provider = new GitHubProvider(configFor(gh), allowlist);
+  const provider = new GitHubProvider(configFor(gh));
   expect(provider.id).toBe('github');
   expect(provider.displayName).toBe('GitHub');
 });

@@ -36,6 +36,8 @@ export interface AuthOptions {
   fetch?: typeof fetch;
   /** Listen on this port (a restarted instance keeps its issuer); 0 = any. */
   port?: number;
+  /** The OpenID Connect provider's discovery retry and JWKS refetch timings. */
+  oidcTimings?: { retryMs?: number; jwksCooldownMs?: number };
 }
 
 export async function startAuth(options: AuthOptions = {}): Promise<RunningAuth> {
@@ -80,6 +82,7 @@ export async function startAuth(options: AuthOptions = {}): Promise<RunningAuth>
       ? new LocalUser({ password: options.localPassword ?? 'correct horse battery' })
       : undefined,
     fetch: options.fetch,
+    ...(options.oidcTimings ? { oidcTimings: options.oidcTimings } : {}),
   });
   server.on('request', service.handler);
   return {

@@ -31,13 +31,18 @@ export async function newPage(browser: Browser): Promise<Page> {
   return context.newPage();
 }
 
-export type PageKind = 'login' | 'local-login' | 'github' | 'consent' | 'upstream-login' | 'upstream-consent';
+export type PageKind = 'login' | 'local-login' | 'github' | 'oidc' | 'consent' | 'upstream-login' | 'upstream-consent';
 
 export interface BrowserAuthorizeOptions {
   /** The account to pick on the GitHub stand-in's authorize page. */
   login: string;
   /** Sign in as the local user with this password instead of GitHub. */
   password?: string;
+  /**
+   * Sign in with the OpenID Connect provider instead of GitHub: its button's label (OIDC_NAME),
+   * and the user to pick on the stand-in's page (tests/support/oidc-standin.ts).
+   */
+  oidc?: { name: string; user: string };
   consent: 'allow' | 'deny';
   /**
    * The account to sign in as at a remote MCP server's own authorization server (the two-screen
@@ -104,7 +109,15 @@ export async function authorizeInBrowser(
       const allow = page.getByRole('button', { name: 'Allow', exact: true });
       const upstreamSignIn = page.getByRole('button', { name: 'Sign-in', exact: true });
       const upstreamContinue = page.getByRole('button', { name: 'Continue', exact: true });
-      if (await githubButton.count()) {
+      const oidcButton = page.getByRole('button', { name: `Sign in as ${options.oidc?.user ?? '-'}`, exact: true });
+      const oidcLink = page.getByRole('link', { name: `Continue with ${options.oidc?.name ?? '-'}` });
+      if (options.oidc && (await oidcButton.count())) {
+        await shot('oidc');
+        await navigate(() => oidcButton.click());
+      } else if (options.oidc && (await oidcLink.count())) {
+        await shot('login');
+        await navigate(() => oidcLink.click());
+      } else if (await githubButton.count()) {
         await shot('github');
         await navigate(() => githubButton.click());
       } else if (await allow.count()) {
@@ -115,7 +128,7 @@ export async function authorizeInBrowser(
         await shot('local-login');
         await password.fill(options.password);
         await navigate(() => page.getByRole('button', { name: 'Sign in', exact: true }).click());
-      } else if (options.password === undefined && (await githubLink.count())) {
+      } else if (options.password === undefined && !options.oidc && (await githubLink.count())) {
         await shot('login');
         await navigate(() => githubLink.click());
       } else if (options.upstreamLogin !== undefined && (await upstreamSignIn.count())) {

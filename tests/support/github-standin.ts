@@ -30,8 +30,19 @@ export interface GitHubStandin {
   addUser(user: StandinUser): void;
   /** `METHOD /path` of every request, query left out (it carries codes and states). */
   requests: string[];
-  /** The next request to the token endpoint or GET /user answers `status` instead. */
-  failNext(what: 'token' | 'user', status: number): void;
+  /**
+   * The next request to the token endpoint, GET /user, or a membership endpoint (/user/orgs,
+   * /user/teams, /orgs/{org}/members/{user}) answers `status` instead; 403 as GitHub's rate limit.
+   */
+  failNext(what: 'token' | 'user' | 'memberships', status: number): void;
+  /** Organisations: members (logins) and teams (slug → member logins). */
+  orgs: Map<string, { members: Set<string>; teams: Map<string, Set<string>> }>;
+  /** Makes `login` a member of `org` (and of its `teams`). */
+  join(org: string, login: string, teams?: string[]): void;
+  /** Removes `login` from `org` and all its teams. */
+  leave(org: string, login: string): void;
+  /** The scope each access token issued so far was granted, in order (GitHub's comma form). */
+  grantedScopes: string[];
   /** "The person clicks Authorize as <login>" on the page at `authorizeUrl`; returns the redirect Location. */
   approve(authorizeUrl: string, login: string): Promise<string>;
   stop(): Promise<void>;
@@ -138,7 +149,9 @@ export async function startGitHubStandin(options: StandinOptions = {}): Promise<
   ];
   const codes = new Map<string, IssuedCode>();
   const tokens = new Map<string, { userId: number; scope: string }>();
-  const failures = new Map<'token' | 'user', number>();
+  const failures = new Map<'token' | 'user' | 'memberships', number>();
+  const orgs = new Map<string, { members: Set<string>; teams: Map<string, Set<string>> }>();
+  const grantedScopes: string[] = [];
   const requests: string[] = [];
 
   const server = createServer((req, res) => {
@@ -253,6 +266,11 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
       return accessToken(req, res, url);
     }
 
+    const memberCheck = /^GET \/api\/v3\/orgs\/([^/]+)\/members\/([^/]+)$/.exec(route);
+    if (route === 'GET /api/v3/user/orgs' || route === 'GET /api/v3/user/teams' || memberCheck) {
+      return memberships(req, res, url, memberCheck);
+    }
+
     if (route === 'GET /api/v3/user' || route === 'GET /api/v3/user/emails') {
       if (url.pathname === '/api/v3/user' && failures.has('user')) {
         const status = failures.get('user')!;
@@ -277,6 +295,67 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
     }
 
     return notFound(res);
+  }
+
+  /** https://docs.github.com/en/rest/orgs/members and /teams, as far as the gateway reads them. */
+  function memberships(req: IncomingMessage, res: ServerResponse, url: URL, memberCheck: RegExpExecArray | null) {
+    if (failures.has('memberships')) {
+      const status = failures.get('memberships')!;
+      failures.delete('memberships');
+      if (status === 403) {
+        res.writeHead(403, {
+          'content-type': 'application/json; charset=utf-8',
+          'x-ratelimit-limit': '5000',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+        });
+        return res.end(JSON.stringify({ message: 'API rate limit exceeded for user ID 1.', documentation_url: DOCS }));
+      }
+      return sendJson(res, status, { message: 'Server Error', documentation_url: DOCS });
+    }
+    const auth = /^(?:bearer|token)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const grant = auth ? tokens.get(auth[1]!) : undefined;
+    const user = grant && users.find((u) => u.id === grant.userId);
+    if (!grant || !user)
+      return sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
+    const login = user.login.toLowerCase();
+    const readOrg = grant.scope.split(',').some((s) => s === 'read:org' || s === 'admin:org');
+    if (memberCheck) {
+      const org = orgs.get(decodeURIComponent(memberCheck[1]!).toLowerCase());
+      const who = decodeURIComponent(memberCheck[2]!).toLowerCase();
+      // A requester outside the organisation is sent to its public members.
+      if (!org || !org.members.has(login) || !readOrg) {
+        res.writeHead(302, { location: `${apiUrl}/orgs/${memberCheck[1]}/public_members/${memberCheck[2]}` });
+        return res.end();
+      }
+      if (org.members.has(who)) {
+        res.writeHead(204);
+        return res.end();
+      }
+      return notFound(res);
+    }
+    if (!readOrg) {
+      // /user/teams needs read:org; /user/orgs then lists public memberships only (none here).
+      return url.pathname.endsWith('/teams')
+        ? sendJson(res, 403, { message: 'Resource not accessible by integration', documentation_url: DOCS })
+        : sendJson(res, 200, []);
+    }
+    const mine = [...orgs].filter(([, o]) => o.members.has(login));
+    if (url.pathname.endsWith('/orgs')) {
+      return sendJson(
+        res,
+        200,
+        mine.map(([name], i) => ({ login: name, id: 5000 + i, url: `${apiUrl}/orgs/${name}` })),
+      );
+    }
+    const teams = mine.flatMap(([name, o]) =>
+      [...o.teams].filter(([, members]) => members.has(login)).map(([slug]) => ({ name, slug })),
+    );
+    return sendJson(
+      res,
+      200,
+      teams.map((t, i) => ({ id: 7000 + i, slug: t.slug, name: t.slug, organization: { login: t.name, id: 5000 } })),
+    );
   }
 
   function userJson(user: StandinUser) {
@@ -363,6 +442,7 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
     }
     const token = `gho_${randomBytes(18).toString('base64url').replace(/[-_]/g, 'x')}`;
     tokens.set(token, { userId: issued.userId, scope: issued.scope });
+    grantedScopes.push(issued.scope);
     return answer({ access_token: token, token_type: 'bearer', scope: issued.scope });
   }
 
@@ -375,6 +455,24 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
     requests,
     addUser(user) {
       users.push(user);
+    },
+    orgs,
+    grantedScopes,
+    join(org, login, teams = []) {
+      const o = orgs.get(org.toLowerCase()) ?? { members: new Set<string>(), teams: new Map<string, Set<string>>() };
+      o.members.add(login.toLowerCase());
+      for (const team of teams) {
+        const members = o.teams.get(team) ?? new Set<string>();
+        members.add(login.toLowerCase());
+        o.teams.set(team, members);
+      }
+      orgs.set(org.toLowerCase(), o);
+    },
+    leave(org, login) {
+      const o = orgs.get(org.toLowerCase());
+      if (!o) return;
+      o.members.delete(login.toLowerCase());
+      for (const members of o.teams.values()) members.delete(login.toLowerCase());
     },
     failNext(what, status) {
       failures.set(what, status);

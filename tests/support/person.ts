@@ -21,22 +21,27 @@ export interface Page {
 export interface AuthorizeOptions {
   /** GitHub login to approve at the stand-in. */
   login?: string;
+  /** Sign in with the OpenID Connect stand-in, as this user (`sub`), instead of GitHub. */
+  oidcUser?: string;
   /** The local user's password (embedded default). */
   password?: string;
   consent?: 'allow' | 'deny';
   /** Called with every page the person sees. */
-  onPage?: (kind: 'login' | 'github' | 'consent' | 'other', page: Page) => void;
+  onPage?: (kind: 'login' | 'github' | 'oidc' | 'consent' | 'other', page: Page) => void;
 }
 
 export class Person {
   private readonly jar = new Map<string, Map<string, Cookie>>();
   private readonly gateway: string;
   private readonly github?: GitHubStandin;
+  /** The OpenID Connect stand-in's issuer (tests/support/oidc-standin.ts). */
+  private readonly oidc?: string;
   readonly seen: { kind: string; url: string }[] = [];
 
-  constructor(gatewayUrl: string, github?: GitHubStandin) {
+  constructor(gatewayUrl: string, github?: GitHubStandin, oidc?: { issuer: string }) {
     this.gateway = new URL(gatewayUrl).origin;
     this.github = github;
+    this.oidc = oidc && new URL(oidc.issuer).origin;
   }
 
   private cookieHeader(url: URL): string | undefined {
@@ -102,7 +107,7 @@ export class Person {
       next = undefined;
       if (page.status >= 300 && page.status < 400) {
         const location = new URL(page.headers.get('location')!, page.url);
-        const known = [this.gateway, this.github && new URL(this.github.baseUrl).origin];
+        const known = [this.gateway, this.github && new URL(this.github.baseUrl).origin, this.oidc];
         if (!known.includes(location.origin)) return location;
         next = { url: location.href };
         continue;
@@ -114,21 +119,35 @@ export class Person {
 
   private async answer(page: Page, options: AuthorizeOptions): Promise<{ url: string; form?: Record<string, string> }> {
     const githubLink = /href="(\/interaction\/[^"]+\/login\/github)"/.exec(page.body);
+    const oidcLink = /href="(\/interaction\/[^"]+\/login\/oidc)"/.exec(page.body);
     const isGitHub = this.github && page.url.startsWith(this.github.baseUrl);
+    const isOidc = this.oidc !== undefined && page.url.startsWith(this.oidc);
     const kind = isGitHub
       ? 'github'
-      : /name="decision"/.test(page.body)
-        ? 'consent'
-        : githubLink || /name="password"/.test(page.body)
-          ? 'login'
-          : 'other';
+      : isOidc
+        ? 'oidc'
+        : /name="decision"/.test(page.body)
+          ? 'consent'
+          : githubLink || oidcLink || /name="password"/.test(page.body)
+            ? 'login'
+            : 'other';
     this.seen.push({ kind, url: page.url });
     options.onPage?.(kind, page);
     if (page.status !== 200) throw new PageError(page);
     if (kind === 'github') {
       return { url: await this.github!.approve(page.url, options.login ?? 'octocat') };
     }
+    if (kind === 'oidc') {
+      const sub = options.oidcUser ?? '';
+      const form = (page.body.match(/<form[\s\S]*?<\/form>/g) ?? []).find((f) => f.includes(`value="${sub}"`));
+      if (!form) throw new PageError(page);
+      return { url: new URL(formAction(form), page.url).href, form: { sub } };
+    }
     if (kind === 'login') {
+      if (options.oidcUser !== undefined) {
+        if (!oidcLink) throw new PageError(page);
+        return { url: new URL(oidcLink[1]!, page.url).href };
+      }
       if (options.password !== undefined) {
         return {
           url: new URL(formAction(page.body), page.url).href,

@@ -45,7 +45,17 @@ describe('defaults', () => {
       trustProxy: false,
       redis: undefined,
       github: undefined,
-      allowedGithubUsers: { everyone: false, logins: new Set() },
+      oidc: undefined,
+      rules: {
+        githubUsers: { everyone: false, logins: new Set() },
+        githubOrgs: new Set(),
+        githubTeams: new Set(),
+        emails: new Set(),
+        emailDomains: new Set(),
+        groups: new Set(),
+      },
+      serviceRules: new Map(),
+      membershipTtl: 300,
       accessTokenLifetime: 3600,
       refreshTokenLifetime: 2592000,
       clientLifetime: 7776000,
@@ -247,7 +257,7 @@ describe('identity', () => {
     ['', false, []],
     [' , ', false, []],
   ])('ALLOWED_GITHUB_USERS=%j', (given, everyone, logins) => {
-    expect(loadConfig({ ...GITHUB, ALLOWED_GITHUB_USERS: given }).allowedGithubUsers).toEqual({
+    expect(loadConfig({ ...GITHUB, ALLOWED_GITHUB_USERS: given }).rules.githubUsers).toEqual({
       everyone,
       logins: new Set(logins),
     });

@@ -41,7 +41,7 @@ test('a storage answer that raced a revocation is not remembered', async () => {
     counters: new Counters(),
     registry: { byName: (name: string) => (name === 'echo' ? service : undefined) },
     verifier,
-    identities: { isAllowed: () => true },
+    identities: { admission: { check: () => ({ ok: true }), groupsHeader: () => '' } },
     cache,
     replica,
     logger: createLogger('silent'),

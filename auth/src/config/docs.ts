@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DEFAULT_SERVICE_SCOPES } from './load.ts';
 import {
   REMOTE_SERVICE_SETTINGS,
+  SERVICE_RULE_SETTINGS,
   RESERVED_SERVICE_NAMES,
   serviceCommandName,
   serviceScopesName,
@@ -112,6 +113,17 @@ export function renderConfigurationMarkdown(): string {
     'Scopes a token for the service carries, separated by spaces or commas; /verify requires all of them. ' +
       'Each is an RFC 6749 scope token and may not be `openid` or `offline_access`. ' +
       `Example: ${code(`${serviceScopesName('fetch')}=mcp fetch:read`)}.`,
+    '',
+    ...SERVICE_RULE_SETTINGS.flatMap((r) => [
+      `### ${code(`MCP_<SERVICE>_${r.suffix}`)}`,
+      '',
+      '- Default: unset (everyone the gateway admits)',
+      '',
+      r.doc,
+      '',
+    ]),
+    'A person the gateway admits but a service does not sees, when authorizing that service, a page naming the missing rule; ' +
+      'the client gets `access_denied`. Requests with a token issued before the rule changed are answered 403. docs/identity.md has examples.',
     '',
     '### `MCP_<SERVICE>_COMMAND` and `MCP_<SERVICE>_URL`',
     '',

@@ -9,6 +9,7 @@ import { createPrivateKey, randomBytes } from 'node:crypto';
 import { serviceEdgeSecret } from '../edge/edge-secret.ts';
 import { resolveLogFormat } from '../log.ts';
 import { parseRemote, type RemoteConfig } from './upstream.ts';
+import { identityArea } from './identity.ts';
 import {
   RESERVED_SERVICE_NAMES,
   SERVICE_NAME,
@@ -41,19 +42,7 @@ export interface ServiceConfig {
   edgeSecret: string;
 }
 
-export interface GithubConfig {
-  clientId: string;
-  clientSecret: string;
-  baseUrl: string;
-  apiUrl: string;
-}
-
-export interface Allowlist {
-  /** `*` was written explicitly. */
-  everyone: boolean;
-  /** Lower-cased, trimmed logins. */
-  logins: ReadonlySet<string>;
-}
+export type { Allowlist, GithubConfig, OidcConfig, GatewayRules, ServiceRules } from './identity.ts';
 
 /**
  * The gateway's configuration: what the areas below return, each from the settings as the schema
@@ -61,7 +50,7 @@ export interface Allowlist {
  */
 export type Config = ReturnType<typeof publicAddress> &
   ReturnType<typeof storage> &
-  ReturnType<typeof identity> &
+  ReturnType<typeof identityArea> &
   ReturnType<typeof lifetimes> &
   ReturnType<typeof security> & { services: ServiceConfig[] } & ReturnType<typeof logging>;
 
@@ -128,17 +117,6 @@ function derivePublicUrl(raw: Settings, problems: string[]): string {
   }
   // Canonical form: lower-case scheme and host, default port dropped (RFC 3986 §6.2.2).
   return u.origin;
-}
-
-function parseAllowlist(text: string): Allowlist {
-  const logins = new Set(
-    text
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  const everyone = logins.delete('*');
-  return { everyone, logins };
 }
 
 function parseServices(
@@ -282,39 +260,6 @@ function storage(raw: Settings) {
   return { redis: raw.REDIS_URL ? { url: raw.REDIS_URL, keyPrefix: raw.REDIS_KEY_PREFIX } : undefined };
 }
 
-/** GitHub login and users; without an identity provider, the local user on loopback only. */
-function identity(raw: Settings, address: { publicUrl: string; host: string }, problems: string[]) {
-  let github: GithubConfig | undefined;
-  const { GITHUB_CLIENT_ID: ghId, GITHUB_CLIENT_SECRET: ghSecret } = raw;
-  if (ghId && ghSecret) {
-    github = {
-      clientId: ghId,
-      clientSecret: ghSecret,
-      baseUrl: raw.GITHUB_BASE_URL.replace(/\/+$/, ''),
-      apiUrl: raw.GITHUB_API_URL.replace(/\/+$/, ''),
-    };
-  } else if (ghId || ghSecret) {
-    problems.push('GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET: set both (from your GitHub OAuth app) or neither.');
-  }
-  const { publicUrl, host } = address;
-  // The local password login is for one person on one machine: listening on loopback is not
-  // enough when PUBLIC_URL says a reverse proxy (Caddy, nginx) brings the network to it.
-  const publicHost = URL.canParse(publicUrl) ? new URL(publicUrl).hostname : '';
-  const localUser = !github && isLoopbackHost(host) && isLoopbackHost(publicHost);
-  if (!github && !localUser) {
-    const where = isLoopbackHost(host) ? `PUBLIC_URL=${publicUrl} is not loopback` : `HOST=${host} is not loopback`;
-    problems.push(
-      `No identity provider is configured and ${where}: nobody could log in, and a local password login must never face a network. Configure GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, or run on loopback only (HOST=127.0.0.1, PUBLIC_URL empty or http://localhost:<port>).`,
-    );
-  }
-  return {
-    github,
-    allowedGithubUsers: parseAllowlist(raw.ALLOWED_GITHUB_USERS ?? ''),
-    /** No identity provider configured and listening on loopback: one local user, one-time password. */
-    localUser,
-  };
-}
-
 /** Tokens and clients: lifetimes, in seconds. */
 function lifetimes(raw: Settings) {
   return {
@@ -392,9 +337,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const raw = validateSchema(env, problems);
   const address = publicAddress(raw, problems);
-  const users = identity(raw, address, problems);
   const secured = security(raw, problems);
   const services = parseServices(env, address.publicUrl, secured.edgeSecret, problems);
+  const users = identityArea(
+    raw,
+    env,
+    services.map((s) => s.name),
+    address,
+    problems,
+  );
   if (problems.length) throw new ConfigError(problems);
   return { ...address, ...storage(raw), ...users, ...lifetimes(raw), ...secured, services, ...logging(raw) };
 }

@@ -39,6 +39,7 @@ export interface SettingDoc {
     | 'Public address'
     | 'Storage'
     | 'GitHub login'
+    | 'OpenID Connect login'
     | 'Users'
     | 'Tokens and clients'
     | 'Security'
@@ -179,8 +180,101 @@ export const settings = {
     default: '',
     doc: {
       group: 'Users',
-      doc: 'Comma-separated GitHub logins allowed in (case-insensitive). `*` allows every GitHub user and must be written explicitly; empty allows nobody. Checked at login and again on every request to a service.',
+      doc: 'Comma-separated GitHub logins allowed in (case-insensitive). `*` allows every GitHub user and must be written explicitly. Any rule of this group admits; with none set, nobody is admitted (but the local user of `npm start`). Checked at login, at every token issuance and on every request to a service.',
       example: 'octocat,hubot',
+    },
+  },
+  OIDC_ISSUER: {
+    type: url.optional(),
+    doc: {
+      group: 'OpenID Connect login',
+      doc: 'Issuer of an OpenID Connect provider (Google, Microsoft Entra ID, Okta, Keycloak, Auth0, GitLab…): its `/.well-known/openid-configuration` is read at startup, and again with backoff until it answers. Register the gateway there as a confidential web client with the redirect URI `$PUBLIC_URL/callback/oidc`. Recipes per provider: docs/identity.md.',
+      example: 'https://accounts.google.com',
+    },
+  },
+  OIDC_CLIENT_ID: {
+    type: optionalString,
+    doc: { group: 'OpenID Connect login', doc: 'Client id of the gateway at the OpenID Connect provider.' },
+  },
+  OIDC_CLIENT_SECRET: {
+    type: optionalString,
+    doc: {
+      group: 'OpenID Connect login',
+      doc: 'Client secret of the gateway at the OpenID Connect provider.',
+      secret: true,
+    },
+  },
+  OIDC_NAME: {
+    type: z.string().trim().min(1).max(40),
+    default: 'OpenID Connect',
+    doc: {
+      group: 'OpenID Connect login',
+      doc: 'The label of the login button: "Continue with <name>".',
+      example: 'Google',
+    },
+  },
+  OIDC_SCOPES: {
+    type: z
+      .string()
+      .trim()
+      .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'scopes separated by single spaces'),
+    default: 'openid email profile',
+    doc: {
+      group: 'OpenID Connect login',
+      doc: 'Scopes asked of the provider, separated by spaces; must include `openid`. Add the scope that releases the `groups` claim when ALLOWED_GROUPS or MCP_<SERVICE>_ALLOWED_GROUPS name groups (Okta, Keycloak: `groups`).',
+    },
+  },
+  ALLOWED_GITHUB_ORGS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Users',
+      doc: "Comma-separated GitHub organisations whose members are allowed in. Membership is read with the user's own GitHub token (the login then asks for `read:org`), and looked up again at most every MEMBERSHIP_CACHE_TTL seconds.",
+      example: 'my-company',
+    },
+  },
+  ALLOWED_GITHUB_TEAMS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Users',
+      doc: 'Comma-separated GitHub teams, each `org/team-slug`, whose members are allowed in (as ALLOWED_GITHUB_ORGS).',
+      example: 'my-company/platform',
+    },
+  },
+  ALLOWED_EMAILS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Users',
+      doc: 'Comma-separated e-mail addresses allowed in (case-insensitive), from any provider; only an address the provider says is verified counts.',
+      example: 'ada@example.com',
+    },
+  },
+  ALLOWED_EMAIL_DOMAINS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Users',
+      doc: 'Comma-separated domains (`example.com`, no `@`): everyone whose verified e-mail address is at exactly that domain is allowed in (subdomains are not included).',
+      example: 'example.com',
+    },
+  },
+  ALLOWED_GROUPS: {
+    type: z.string().default(''),
+    default: '',
+    doc: {
+      group: 'Users',
+      doc: "Comma-separated groups of the OpenID Connect provider's `groups` claim (exact, case-sensitive) whose members are allowed in.",
+      example: 'mcp-users',
+    },
+  },
+  MEMBERSHIP_CACHE_TTL: {
+    type: seconds.refine((v) => v >= 1 && v <= 86400, 'must be between 1 and 86400 seconds'),
+    default: '300',
+    doc: {
+      group: 'Users',
+      doc: 'At most this many seconds pass between a change of who may use the gateway (a person removed from a GitHub organisation or team, a new login at the provider) and every replica acting on it.',
     },
   },
   ACCESS_TOKEN_LIFETIME: {
@@ -397,5 +491,17 @@ export const REMOTE_SERVICE_SETTINGS: readonly {
   {
     suffix: 'IDENTITY_HEADERS',
     doc: "Send the `X-User-*` identity headers to the server. Default: true without `MCP_<SERVICE>_AUTH` (your own server), false with it (a third party's server learns who the user is from its own token).",
+  },
+];
+
+/** Per service: who among the admitted may use it (design: "Identity providers and who may use what"). */
+export const SERVICE_RULE_SETTINGS: readonly { suffix: 'ALLOWED_USERS' | 'ALLOWED_GROUPS'; doc: string }[] = [
+  {
+    suffix: 'ALLOWED_USERS',
+    doc: 'Comma-separated users who may use this service, among those the gateway admits: a GitHub login (or `local`), a verified e-mail address (any provider), or a user id (`oidc:<sub>`, `github:<id>`). With MCP_<SERVICE>_ALLOWED_GROUPS, either admits.',
+  },
+  {
+    suffix: 'ALLOWED_GROUPS',
+    doc: "Comma-separated groups whose members may use this service: a GitHub organisation (`org`) or team (`org/team-slug`), or a group of the OpenID Connect provider's `groups` claim.",
   },
 ];

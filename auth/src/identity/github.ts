@@ -2,12 +2,13 @@
  * GitHub (or GitHub Enterprise Server) as the upstream identity provider, through the OAuth web
  * application flow: https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps
  *
- * The GitHub access token is only used to read who the user is, then dropped: the gateway issues
- * its own tokens and never calls GitHub on the user's behalf afterwards.
+ * The GitHub access token is used to read who the user is, then dropped: the gateway issues its own
+ * tokens. Only when rules name GitHub organisations or teams is it kept (sealed, admission.ts), to
+ * read the person's memberships again, at most every MEMBERSHIP_CACHE_TTL seconds.
  */
 import { createHash } from 'node:crypto';
-import type { Allowlist, GithubConfig } from '../config/load.ts';
-import { isAllowedLogin } from './allowlist.ts';
+import type { GithubConfig } from '../config/load.ts';
+import { MembershipUnavailable, type MembershipSource } from './admission.ts';
 import { UpstreamError, type IdentityProvider, type UpstreamUser } from './provider.ts';
 
 export interface GitHubProviderOptions {
@@ -15,10 +16,19 @@ export interface GitHubProviderOptions {
   timeoutMs?: number;
   /** GitHub's REST API rejects requests without a User-Agent. */
   userAgent?: string;
+  /**
+   * Rules name organisations or teams: ask for `read:org`, read the memberships at login (and the
+   * organisations named in rules, `orgs`), and hand the token and them to `keep`.
+   */
+  memberships?: { orgs: ReadonlySet<string>; keep(id: string, token: string, groups: string[]): Promise<void> };
 }
 
-/** read:user for the profile, user:email for /user/emails when the email is private. */
+/** read:user for the profile, user:email for /user/emails (which addresses are verified). */
 const SCOPE = 'read:user user:email';
+/** https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps: memberships. */
+const MEMBERSHIP_SCOPE = 'read:org';
+/** Pages of 100 read for /user/orgs and /user/teams: 1 000 of each at most. */
+const MAX_PAGES = 10;
 const API_VERSION = '2022-11-28';
 
 const UNREACHABLE = 'GitHub could not be reached. Try again in a moment.';
@@ -50,19 +60,19 @@ interface Answer {
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}…` : s);
 
-export class GitHubProvider implements IdentityProvider {
+export class GitHubProvider implements IdentityProvider, MembershipSource {
   readonly id = 'github';
   readonly displayName = 'GitHub';
   readonly #config: GithubConfig;
-  readonly #allowlist: Allowlist;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
+  readonly #memberships: GitHubProviderOptions['memberships'];
 
-  constructor(config: GithubConfig, allowlist: Allowlist, options: GitHubProviderOptions = {}) {
+  constructor(config: GithubConfig, options: GitHubProviderOptions = {}) {
     this.#config = config;
-    this.#allowlist = allowlist;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#userAgent = options.userAgent ?? 'mcp-oauth-gateway';
+    this.#memberships = options.memberships;
   }
 
   authorizationUrl(params: { state: string; redirectUri: string; codeVerifier: string }): string {
@@ -71,7 +81,7 @@ export class GitHubProvider implements IdentityProvider {
       client_id: this.#config.clientId,
       redirect_uri: params.redirectUri,
       state: params.state,
-      scope: SCOPE,
+      scope: this.#memberships ? `${SCOPE} ${MEMBERSHIP_SCOPE}` : SCOPE,
       // Only existing GitHub accounts can be on the allowlist: no sign-up detour on the way.
       allow_signup: 'false',
       // RFC 7636 §4.2: S256 challenge = BASE64URL(SHA256(ASCII(code_verifier))). GitHub accepts
@@ -87,15 +97,85 @@ export class GitHubProvider implements IdentityProvider {
     let accessToken: string | undefined;
     try {
       accessToken = await this.#exchange(params);
-      return await this.#readUser(accessToken);
+      const user = await this.#readUser(accessToken);
+      if (!this.#memberships) return user;
+      const groups = await this.memberships(accessToken, user.login).catch((err: unknown) => {
+        if (!(err instanceof MembershipUnavailable)) throw err;
+        throw new UpstreamError(
+          `GitHub could not confirm your organisation and team memberships right now (${err.message}). Try again in a few minutes.`,
+          `memberships: ${err.message}`,
+          { status: 503 },
+        );
+      });
+      if (!groups) throw new UpstreamError(refused('the access token it just issued was refused'), 'memberships: 401');
+      await this.#memberships.keep(user.id, accessToken, groups);
+      return { ...user, groups };
     } catch (err) {
       if (err instanceof UpstreamError) throw this.#scrub(err, accessToken);
       throw err;
     }
   }
 
-  isAllowed(user: Pick<UpstreamUser, 'login' | 'provider'>): boolean {
-    return user.provider === 'github' && isAllowedLogin(this.#allowlist, user.login);
+  /**
+   * The person's organisations and teams (`org`, `org/team`, lower-cased): GET /user/orgs and
+   * GET /user/teams, and for each organisation the rules name that these did not list (an
+   * organisation that restricts OAuth apps hides itself there), GET /orgs/{org}/members/{login}
+   * (204: a member). https://docs.github.com/en/rest/orgs/members#check-organization-membership-for-a-user
+   * Undefined when GitHub refuses the token (401); MembershipUnavailable when it cannot answer
+   * (rate limit, 5xx, unreachable): fail closed.
+   */
+  async memberships(token: string, login: string): Promise<string[] | undefined> {
+    const groups = new Set<string>();
+    try {
+      const orgs = await this.#pages('/user/orgs', token);
+      if (!orgs) return undefined;
+      for (const org of orgs) if (isRecord(org) && typeof org.login === 'string') groups.add(org.login.toLowerCase());
+      const teams = await this.#pages('/user/teams', token);
+      if (!teams) return undefined;
+      for (const team of teams) {
+        if (!isRecord(team) || typeof team.slug !== 'string' || !isRecord(team.organization)) continue;
+        const org = team.organization.login;
+        if (typeof org !== 'string') continue;
+        groups.add(org.toLowerCase());
+        groups.add(`${org}/${team.slug}`.toLowerCase());
+      }
+      for (const org of this.#memberships?.orgs ?? []) {
+        if (groups.has(org)) continue;
+        const { status, json } = await this.#api(
+          `/orgs/${encodeURIComponent(org)}/members/${encodeURIComponent(login)}`,
+          token,
+          true,
+        );
+        if (status === 204) groups.add(org);
+        // 404: not a member; 302: the token's owner is not a member (GitHub redirects to public members).
+        else if (status !== 404 && status !== 302) this.#unavailable(status, json);
+      }
+    } catch (err) {
+      if (err instanceof UpstreamError) throw new MembershipUnavailable(err.detail ?? err.message);
+      throw err;
+    }
+    return [...groups].sort();
+  }
+
+  /** Every page of a list endpoint (Link rel="next"); undefined on 401. */
+  async #pages(path: string, token: string): Promise<unknown[] | undefined> {
+    const items: unknown[] = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const { status, json } = await this.#api(`${path}?per_page=100&page=${page}`, token);
+      if (status === 401) return undefined;
+      if (status !== 200 || !Array.isArray(json)) this.#unavailable(status, json);
+      items.push(...(json as unknown[]));
+      if ((json as unknown[]).length < 100) break;
+    }
+    return items;
+  }
+
+  /** A status that is not an answer: rate limited (403/429), GitHub in trouble, or not understood. */
+  #unavailable(status: number, json: unknown): never {
+    const limited = status === 429 || (status === 403 && /rate limit/i.test(apiMessage(json)));
+    throw new MembershipUnavailable(
+      limited ? 'GitHub API rate limit reached' : `GitHub answered HTTP ${status}${apiMessage(json)}`,
+    );
   }
 
   /** POST /login/oauth/access_token: the code (and PKCE verifier) for an access token. */
@@ -152,31 +232,38 @@ export class GitHubProvider implements IdentityProvider {
     if (typeof login !== 'string' || !LOGIN.test(login)) {
       throw new UpstreamError(UNEXPECTED, 'GET /user: `login` is missing or not a GitHub login');
     }
+    // `email` is the public profile email, null when the user keeps it private; whether an address
+    // is verified only /user/emails says.
+    const emails = await this.#emails(accessToken);
+    const publicEmail = typeof email === 'string' && email ? email : undefined;
+    const primary = emails?.find((e) => e.primary && e.verified)?.email;
+    const chosen = publicEmail ?? primary;
     return {
       id: `github:${id}`,
       login,
       name: typeof name === 'string' && name.trim() ? name.trim() : undefined,
-      // `email` is the public profile email, null when the user keeps it private.
-      email: typeof email === 'string' && email ? email : await this.#primaryEmail(accessToken),
+      email: chosen,
+      emailVerified: chosen !== undefined && (emails?.some((e) => e.email === chosen && e.verified) ?? false),
       provider: 'github',
     };
   }
 
-  /** GET /user/emails (needs user:email): the primary, verified address. Optional: failure is no email. */
-  async #primaryEmail(accessToken: string): Promise<string | undefined> {
+  /** GET /user/emails (needs user:email). Optional: a failure is no list. */
+  async #emails(accessToken: string): Promise<{ email: string; primary: boolean; verified: boolean }[] | undefined> {
     try {
       const { status, json } = await this.#api('/user/emails', accessToken);
       if (status !== 200 || !Array.isArray(json)) return undefined;
-      const primary = json.find((e: unknown) => isRecord(e) && e.primary === true && e.verified === true) as
-        Record<string, unknown> | undefined;
-      return typeof primary?.email === 'string' && primary.email ? primary.email : undefined;
+      return json
+        .filter((e): e is Record<string, unknown> => isRecord(e) && typeof e.email === 'string' && e.email !== '')
+        .map((e) => ({ email: e.email as string, primary: e.primary === true, verified: e.verified === true }));
     } catch {
       return undefined;
     }
   }
 
-  #api(path: string, accessToken: string): Promise<Answer> {
-    return this.#request(`GET ${path}`, {
+  #api(path: string, accessToken: string, redirectIsAnswer = false): Promise<Answer> {
+    return this.#request(`GET ${path.split('?')[0]}`, {
+      redirectIsAnswer,
       url: `${this.#config.apiUrl}${path}`,
       method: 'GET',
       // https://docs.github.com/en/rest/about-the-rest-api/api-versions
@@ -191,7 +278,7 @@ export class GitHubProvider implements IdentityProvider {
   /** One request with a deadline; network failures and timeouts become UpstreamErrors. */
   async #request(
     what: string,
-    init: { url: string; method: string; headers: Record<string, string>; body?: string },
+    init: { url: string; method: string; headers: Record<string, string>; body?: string; redirectIsAnswer?: boolean },
   ): Promise<Answer> {
     try {
       const res = await fetch(init.url, {
@@ -205,6 +292,7 @@ export class GitHubProvider implements IdentityProvider {
       });
       if (res.status >= 300 && res.status < 400) {
         await res.body?.cancel();
+        if (init.redirectIsAnswer) return { status: res.status, json: undefined };
         throw new UpstreamError(
           UNEXPECTED,
           `${what}: HTTP ${res.status} redirect to ${clip(res.headers.get('location') ?? '?', 100)}; check GITHUB_BASE_URL and GITHUB_API_URL`,

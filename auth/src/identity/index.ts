@@ -1,31 +1,77 @@
 /**
- * The identity providers this gateway runs with, and the one admission decision used at login,
- * at every token issuance (findAccount) and at every /verify.
+ * The identity providers this gateway runs with, and the one admission decision (admission.ts)
+ * used at login, at every token issuance (findAccount) and at every /verify.
  */
 import type { Config } from '../config/load.ts';
+import type { Logger } from '../log.ts';
+import type { Accounts } from '../oidc/accounts.ts';
+import type { Store } from '../storage/store.ts';
+import { Admission } from './admission.ts';
 import { GitHubProvider } from './github.ts';
 import { LocalUser } from './local.ts';
-import type { IdentityProvider, UpstreamUser } from './provider.ts';
+import { OidcProvider } from './oidc.ts';
+import type { IdentityProvider } from './provider.ts';
+import { githubOrgsOfRules, needsGithubMemberships } from './rules.ts';
 
 export interface Identities {
-  /** Redirect-based upstream providers by id (`github`). */
+  /** Redirect-based upstream providers by id (`github`, `oidc`), in the login page's order. */
   readonly upstream: ReadonlyMap<string, IdentityProvider>;
   /** The embedded default's local user, when no provider is configured and only loopback listens. */
   readonly local?: LocalUser;
-  /** Is this user admitted right now? */
-  isAllowed(user: Pick<UpstreamUser, 'login' | 'provider'>): boolean;
+  /** Who may use the gateway and each service, now. */
+  readonly admission: Admission;
+  /** Discovery of the OpenID Connect provider (never throws; retries on its own). */
+  start(): Promise<void>;
+  stop(): void;
 }
 
-export function createIdentities(config: Config, options: { local?: LocalUser } = {}): Identities {
+export interface IdentityDeps {
+  accounts: Accounts;
+  store: Store;
+  logger: Logger;
+  /** Seals the GitHub tokens kept to read memberships (UPSTREAM_TOKEN_KEY or the generated key). */
+  sealingKey: Buffer;
+  local?: LocalUser;
+  /** Tests: the OIDC provider's timings. */
+  oidc?: { retryMs?: number; jwksCooldownMs?: number };
+}
+
+export function createIdentities(config: Config, deps: IdentityDeps): Identities {
   const upstream = new Map<string, IdentityProvider>();
-  if (config.github) upstream.set('github', new GitHubProvider(config.github, config.allowedGithubUsers));
-  const local = config.localUser ? (options.local ?? new LocalUser()) : undefined;
+  const memberships = config.github && needsGithubMemberships(config.rules, config.serviceRules.values());
+  // The provider reads memberships at login and hands them to admission, which reads them again later.
+  let admission: Admission | undefined;
+  const github = config.github
+    ? new GitHubProvider(config.github, {
+        ...(memberships
+          ? {
+              memberships: {
+                orgs: githubOrgsOfRules(config.rules, config.serviceRules.values()),
+                keep: (id, token, groups) => admission!.keepGithubToken(id, token, groups),
+              },
+            }
+          : {}),
+      })
+    : undefined;
+  if (github) upstream.set(github.id, github);
+  const oidc = config.oidc ? new OidcProvider(config.oidc, { logger: deps.logger, ...deps.oidc }) : undefined;
+  if (oidc) upstream.set(oidc.id, oidc);
+  const local = config.localUser ? (deps.local ?? new LocalUser()) : undefined;
+  admission = new Admission({
+    rules: config.rules,
+    serviceRules: config.serviceRules,
+    ttl: config.membershipTtl,
+    accounts: deps.accounts,
+    store: deps.store,
+    logger: deps.logger,
+    ...(local ? { localLogin: local.login } : {}),
+    ...(github && memberships ? { github: { source: github, sealingKey: deps.sealingKey } } : {}),
+  });
   return {
     upstream,
     local,
-    isAllowed(user) {
-      if (user.provider === 'local') return local !== undefined && user.login === local.login;
-      return upstream.get(user.provider)?.isAllowed(user) ?? false;
-    },
+    admission,
+    start: async () => oidc?.start(),
+    stop: () => oidc?.stop(),
   };
 }

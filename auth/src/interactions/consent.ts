@@ -10,6 +10,7 @@ import { covers } from '../oidc/consents.ts';
 import { InvalidRequestError } from '../errors.ts';
 import { allowedBeforeUpstream, forgetAllowed, upstreamStep } from './upstream.ts';
 import { checkCsrf, clientLabel, csrfToken, requestedServices, sendPage, type InteractionDeps } from './context.ts';
+import { refusedService } from './service-rules.ts';
 
 type Details = Awaited<ReturnType<InteractionDeps['provider']['interactionDetails']>>;
 
@@ -76,6 +77,7 @@ export async function showConsent(deps: InteractionDeps, req: Request, res: Resp
   const accountId = details.session!.accountId;
   const clientId = String(details.params.client_id);
   const request = wanted(details);
+  if (await refusedService(deps, req, res, details)) return;
   // OpenID Connect Core 1.0 §3.1.2.1: with prompt=consent the authorization server prompts the
   // end-user for consent before returning information to the client: a remembered decision is not one.
   if (!consentPrompted(details) && covers(await deps.consents.find(accountId, clientId), request)) {
@@ -122,6 +124,7 @@ export async function decideConsent(deps: InteractionDeps, req: Request, res: Re
     );
     return;
   }
+  if (await refusedService(deps, req, res, details)) return;
   deps.logger.info({ user: details.session.accountId, client: clientId }, 'consent given');
   await grantAndFinish(deps, req, res, details, wanted(details));
 }
@@ -133,5 +136,6 @@ export async function resumeAfterUpstream(deps: InteractionDeps, req: Request, r
   if (details.prompt.name !== 'consent' || !details.session || !allowed) {
     throw new InvalidRequestError('nothing is waiting for this authorization; start again from your application');
   }
+  if (await refusedService(deps, req, res, details)) return;
   await grantAndFinish(deps, req, res, details, allowed);
 }

@@ -22,6 +22,8 @@ interface UpstreamState {
   uid: string;
   idp: string;
   codeVerifier: string;
+  /** OpenID Connect Core §3.1.2.1: single-use, as the state it is parked under. */
+  nonce: string;
 }
 type UpstreamResult = { uid: string; user: UpstreamUser } | { uid: string; error: string; description: string };
 
@@ -41,6 +43,7 @@ export async function showLogin(deps: InteractionDeps, req: Request, res: Respon
         id: p.id,
         displayName: p.displayName,
         href: `/interaction/${details.uid}/login/${p.id}`,
+        unavailable: p.unavailable?.(),
       })),
       local: local && {
         action: `/interaction/${details.uid}/login/local`,
@@ -59,11 +62,25 @@ export async function startUpstreamLogin(deps: InteractionDeps, req: Request, re
   const idp = deps.identities.upstream.get(String(req.params.idp));
   if (!idp || details.prompt.name !== 'login') throw new NotFoundError('no such login method');
   const state = randomBytes(32).toString('base64url');
-  // RFC 7636 towards the upstream too: the code GitHub returns is useless without this.
+  // RFC 7636 towards the upstream too: the code it returns is useless without this.
   const codeVerifier = randomBytes(32).toString('base64url');
-  const parked: UpstreamState = { uid: details.uid, idp: idp.id, codeVerifier };
+  const nonce = randomBytes(32).toString('base64url');
+  let location: string;
+  try {
+    location = await idp.authorizationUrl({ state, codeVerifier, nonce, redirectUri: callbackUrl(deps, idp.id) });
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) throw err;
+    deps.logger.info({ idp: idp.id, reason: err.detail ?? err.message }, 'upstream login unavailable');
+    sendPage(
+      res,
+      err.status,
+      renderError({ title: 'Sign-in unavailable', message: err.message, retryHref: `/interaction/${details.uid}` }),
+    );
+    return;
+  }
+  const parked: UpstreamState = { uid: details.uid, idp: idp.id, codeVerifier, nonce };
   await deps.store.set(upstreamStateKey(state), parked as unknown as Json, { ttl: STATE_TTL });
-  res.redirect(303, idp.authorizationUrl({ state, codeVerifier, redirectUri: callbackUrl(deps, idp.id) }));
+  res.redirect(303, location);
 }
 
 export const callbackUrl = (deps: InteractionDeps, idp: string) => `${deps.config.publicUrl}/callback/${idp}`;
@@ -96,6 +113,7 @@ export async function upstreamCallback(deps: InteractionDeps, req: Request, res:
       const user = await idp.complete({
         code: typeof req.query.code === 'string' ? req.query.code : '',
         codeVerifier: parked.codeVerifier,
+        nonce: parked.nonce,
         redirectUri: callbackUrl(deps, idp.id),
       });
       result = { uid: parked.uid, user };
@@ -104,7 +122,7 @@ export async function upstreamCallback(deps: InteractionDeps, req: Request, res:
       deps.logger.info({ idp: idp.id, reason: err.detail ?? err.message }, 'upstream login failed');
       sendPage(
         res,
-        502,
+        err.status,
         renderError({ title: 'Sign-in failed', message: err.message, retryHref: `/interaction/${parked.uid}` }),
       );
       return;
@@ -118,22 +136,21 @@ export async function upstreamCallback(deps: InteractionDeps, req: Request, res:
 /** Admission, then the login is handed to oidc-provider. */
 async function finishLogin(deps: InteractionDeps, req: Request, res: Response, user: UpstreamUser, uid: string) {
   const details = await deps.provider.interactionDetails(req, res);
-  if (!deps.identities.isAllowed(user)) {
+  const verdict = deps.identities.admission.atLogin(user);
+  if (!verdict.ok) {
     deps.logger.info(
       { user: user.id, login: user.login, client: details.params.client_id },
       'login refused: user not allowed',
     );
+    await deps.identities.admission.forget(user.id, { stored: true });
     sendPage(
       res,
       403,
       renderError({
         title: 'Access not allowed',
         message: `The account ${user.login} is not allowed to use this gateway.`,
-        detail:
-          user.provider === 'github'
-            ? 'Ask the operator to add your GitHub login to ALLOWED_GITHUB_USERS.'
-            : 'Ask the operator for access.',
-        retryHref: `/interaction/${uid}/abort`,
+        detail: `${verdict.missing} Ask the operator for access.`,
+        backHref: `/interaction/${uid}/abort`,
       }),
     );
     return;

@@ -14,7 +14,8 @@ export interface Account extends UpstreamUser {
 
 export class Accounts {
   private readonly store: Store;
-  private readonly ttl: number;
+  /** Seconds an account is kept after a login (the refresh token lifetime). */
+  readonly ttl: number;
 
   constructor(store: Store, ttl: number) {
     this.store = store;
@@ -28,6 +29,8 @@ export class Accounts {
       provider: user.provider,
       ...(user.name ? { name: user.name } : {}),
       ...(user.email ? { email: user.email } : {}),
+      ...(user.emailVerified ? { emailVerified: true } : {}),
+      ...(user.groups?.length ? { groups: user.groups } : {}),
       loggedInAt: Math.floor(Date.now() / 1000),
     };
     await this.store.set(accountKey(user.id), account as unknown as Json, { ttl: this.ttl });

@@ -185,10 +185,24 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Browser-based public clients may call us from the origin of one of their redirect URIs.
       return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
     },
-    async findAccount(_ctx, sub) {
+    async findAccount(ctx, sub, token) {
       const account = await accounts.find(sub);
-      // Admission is re-checked whenever a token is issued, refresh included.
-      if (!account || !identities.isAllowed(account)) return undefined;
+      if (!account) return undefined;
+      // Admission is re-checked whenever a token is issued, refresh included (before the refresh
+      // token rotates): to the gateway, and to every service the code or refresh token is for.
+      const fromToken = (token as { resource?: string | string[] } | undefined)?.resource;
+      const resources = [fromToken, ctx?.oidc?.params?.resource].flat().filter((r) => typeof r === 'string');
+      const services = [undefined, ...new Set(resources.map((r) => registry.byResource(r)?.name))];
+      for (const service of services) {
+        const verdict = await identities.admission.check(account, service);
+        if (verdict.ok) continue;
+        if (verdict.unavailable) {
+          // RFC 6749 §4.1.2.1's temporarily_unavailable; the grant is kept for when it can be checked.
+          throw Object.assign(new errors.TemporarilyUnavailable(verdict.missing), { status: 503, statusCode: 503 });
+        }
+        if (service === undefined || !token) return undefined;
+        throw new errors.InvalidGrant(`the user may no longer use ${service}: ${verdict.missing}`);
+      }
       return {
         accountId: sub,
         claims: () => ({

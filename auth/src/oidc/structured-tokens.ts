@@ -19,12 +19,16 @@ function isOurRefusal(ctx: KoaContextWithOIDC): boolean {
   return ctx.status === 400 && body?.error === 'unsupported_token_type' && ctx.oidc.client !== undefined;
 }
 
-export function structuredTokens(verifier: AccessTokenVerifier, identities: Identities) {
+export function structuredTokens(
+  verifier: AccessTokenVerifier,
+  identities: Identities,
+  serviceOf: (audience: string) => string | undefined,
+) {
   async function activeClaims(token: string): Promise<AccessTokenClaims | undefined> {
     try {
       const claims = await verifier.verify(token);
       if (await verifier.revocation(claims)) return undefined;
-      return userAdmitted(claims, identities) ? claims : undefined;
+      return (await userAdmitted(claims, identities, serviceOf(claims.aud))).ok ? claims : undefined;
     } catch (err) {
       if (err instanceof TokenRejected) return undefined;
       throw err;

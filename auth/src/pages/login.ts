@@ -8,7 +8,8 @@ import { page } from './layout.ts';
 export interface LoginPage {
   clientName: string;
   serviceNames: string[];
-  providers: { id: string; displayName: string; href: string }[];
+  /** `unavailable`: why the provider cannot be used now (its button is then disabled, with that reason). */
+  providers: { id: string; displayName: string; href: string; unavailable?: string }[];
   local?: { action: string; csrf: string; login: string; error?: string; locked?: boolean };
   error?: string;
 }
@@ -38,8 +39,13 @@ function localForm(local: NonNullable<LoginPage['local']>) {
 }
 
 export function renderLogin(p: LoginPage): string {
-  const links = p.providers.map(
-    (provider) => html`<a class="button primary" href="${provider.href}">Continue with ${provider.displayName}</a>`,
+  const links = p.providers.map((provider) =>
+    provider.unavailable === undefined
+      ? html`<a class="button primary" href="${provider.href}">Continue with ${provider.displayName}</a>`
+      : html`<p class="alert" role="status">
+          <strong>${provider.displayName}</strong> is unavailable right now; the gateway keeps trying to reach it.
+          Reload this page in a minute.
+        </p>`,
   );
   return page({
     title: 'Sign in',

@@ -23,6 +23,10 @@ export const revokedTokenKey = (jti: string): string => `${REVOKED_TOKEN_PREFIX}
 
 // Users and their decisions
 export const accountKey = (id: string): string => `account:${id}`;
+/** A GitHub user's own token, sealed, kept only to look memberships up again (identity/admission.ts). */
+export const identityTokenKey = (id: string): string => `identity:token:${id}`;
+/** A user's GitHub organisations and teams as last looked up, for MEMBERSHIP_CACHE_TTL. */
+export const membershipsKey = (id: string): string => `identity:memberships:${id}`;
 export const CONSENT_PREFIX = 'consent:';
 export const consentKey = (accountId: string, clientId: string): string => `${CONSENT_PREFIX}${accountId}:${clientId}`;
 

@@ -5,14 +5,15 @@
  *
  * The pipeline, in order:
  *   resolveService → preflight → bearer token → cache hit | checkInFull (signature, claims)
- *   → checkRevocation (replica | storage) → accept → authorize (audience → admission → scope
- *   → identity headers)
+ *   → checkRevocation (replica | storage) → accept → authorize (audience → admission to the
+ *   gateway and the service → scope → identity headers)
  */
 import type { ServiceConfig } from '../config/load.ts';
 import type { Identities } from '../identity/index.ts';
 import type { Logger } from '../log.ts';
 import { TokenRejected, type AccessTokenClaims, type AccessTokenVerifier } from '../oidc/access-tokens.ts';
 import { userAdmitted } from '../oidc/active.ts';
+import type { Verdict } from '../identity/rules.ts';
 import type { ServiceRegistry } from '../oidc/services.ts';
 import type { Counters } from '../http/metrics.ts';
 import type { RevocationReplica } from './revocation-replica.ts';
@@ -129,16 +130,23 @@ const OK_KEY = '200 ok';
  */
 const IDENTITY = Symbol('identity headers');
 type WithIdentity = AccessTokenClaims & { [IDENTITY]?: Record<string, string> };
-function identityHeaders(claims: WithIdentity, service: ServiceConfig): Record<string, string> {
+/**
+ * `groups` (X-User-Groups) may change while a token lives (memberships are looked up again): the
+ * headers are made again when it does.
+ */
+function identityHeaders(claims: WithIdentity, service: ServiceConfig, groups: string): Record<string, string> {
+  const made = claims[IDENTITY];
+  if (made && made[IDENTITY_HEADER.groups] === groups) return made;
   // A token's claims are for one service (its audience, checked before this): the edge secret of
   // that service travels with them (edge/chain.ts).
-  return (claims[IDENTITY] ??= {
+  return (claims[IDENTITY] = {
     [EDGE_SECRET_HEADER]: service.edgeSecret,
     [IDENTITY_HEADER.id]: headerSafe(claims.sub),
     [IDENTITY_HEADER.login]: headerSafe(claims.preferred_username),
     [IDENTITY_HEADER.name]: headerSafe(claims.name),
     [IDENTITY_HEADER.email]: headerSafe(claims.email),
     [IDENTITY_HEADER.provider]: headerSafe(claims.idp),
+    [IDENTITY_HEADER.groups]: groups,
     [IDENTITY_HEADER.clientId]: headerSafe(claims.client_id),
   });
 }
@@ -148,9 +156,14 @@ function identityHeaders(claims: WithIdentity, service: ServiceConfig): Record<s
  * its own token, and the identity headers only when MCP_<S>_IDENTITY_HEADERS says so; never the edge
  * secret of our own services.
  */
-function upstreamHeaders(claims: WithIdentity, service: ServiceConfig, authorization: string): Record<string, string> {
+function upstreamHeaders(
+  claims: WithIdentity,
+  service: ServiceConfig,
+  authorization: string,
+  groups: string,
+): Record<string, string> {
   if (!service.remote?.identityHeaders) return { authorization };
-  const { [EDGE_SECRET_HEADER]: _secret, ...identity } = identityHeaders(claims, service);
+  const { [EDGE_SECRET_HEADER]: _secret, ...identity } = identityHeaders(claims, service, groups);
   return { ...identity, authorization };
 }
 
@@ -377,11 +390,59 @@ export class VerifyDecider {
     return this.refuse(service, err.reason, err);
   }
 
-  /** What a valid token may do at this service, now; and at a remote server, with its own token. */
+  /**
+   * What a valid token may do at this service, now: its audience, its user's admission (to the
+   * gateway and to this service: synchronous when admission knows the person), its scope; and at a
+   * remote server, with its own token.
+   */
   private authorize(service: ServiceConfig, claims: AccessTokenClaims): Decision | Promise<Decision> {
+    // RFC 8707 / RFC 9068 §4: a token is for exactly one service.
+    if (claims.aud !== service.resource) {
+      return this.refuse(
+        service,
+        'wrong_audience',
+        new InvalidTokenError('the access token is for another service'),
+        claims,
+      );
+    }
+    // Admission is decided now, not only at login: a user removed from the rules is out.
+    const verdict = userAdmitted(claims, this.deps.identities, service.name);
+    if (verdict instanceof Promise) return verdict.then((v) => this.admitted(service, claims, v));
+    return this.admitted(service, claims, verdict);
+  }
+
+  private admitted(service: ServiceConfig, claims: AccessTokenClaims, verdict: Verdict): Decision | Promise<Decision> {
+    if (!verdict.ok) return this.notAdmitted(service, claims, verdict);
     const decision = this.authorizeHere(service, claims);
     if (decision.status !== 200 || !service.remote?.auth) return decision;
     return this.withUpstream(service, claims);
+  }
+
+  /**
+   * Not admitted to the gateway: 401 invalid_token (design: "its user no longer allowed"). Admitted,
+   * but not to this service: 403 access_denied, without a challenge (no token would do better).
+   * Admission unknown (a membership lookup failed): 503, fail closed, the grant kept.
+   */
+  private notAdmitted(service: ServiceConfig, claims: AccessTokenClaims, verdict: Exclude<Verdict, { ok: true }>) {
+    if (verdict.unavailable) {
+      return this.refusal(
+        'admission_unavailable',
+        new TemporarilyUnavailableError(
+          `whether the user may use ${service.name} cannot be checked now; try again shortly`,
+        ),
+        service,
+        claims,
+      );
+    }
+    if (verdict.service) {
+      return this.refusal(
+        'service_not_allowed',
+        new AccessDeniedError(`the user may not use ${service.name}: ${verdict.missing}`),
+        service,
+        claims,
+      );
+    }
+    return this.refuse(service, 'user_not_allowed', new InvalidTokenError('the user is no longer allowed'), claims);
   }
 
   /**
@@ -401,7 +462,14 @@ export class VerifyDecider {
       );
     try {
       const authorization = await upstreams.authorization(service.name, claims.sub);
-      return { status: 200, headers: upstreamHeaders(claims, service, authorization), reason: 'ok', service, claims };
+      const groups = this.deps.identities.admission.groupsHeader(claims.sub);
+      return {
+        status: 200,
+        headers: upstreamHeaders(claims, service, authorization, groups),
+        reason: 'ok',
+        service,
+        claims,
+      };
     } catch (err) {
       if ((err as { reason?: string }).reason === 'needs_authorization') {
         return this.refuse(
@@ -425,20 +493,8 @@ export class VerifyDecider {
     }
   }
 
+  /** The scope, then the identity headers. */
   private authorizeHere(service: ServiceConfig, claims: AccessTokenClaims): Decision {
-    // RFC 8707 / RFC 9068 §4: a token is for exactly one service.
-    if (claims.aud !== service.resource) {
-      return this.refuse(
-        service,
-        'wrong_audience',
-        new InvalidTokenError('the access token is for another service'),
-        claims,
-      );
-    }
-    // Admission is decided now, not only at login: a user removed from the allowlist is out.
-    if (!userAdmitted(claims, this.deps.identities)) {
-      return this.refuse(service, 'user_not_allowed', new InvalidTokenError('the user is no longer allowed'), claims);
-    }
     const granted = ` ${claims.scope ?? ''} `;
     const missing = service.scopes.filter((s) => !granted.includes(` ${s} `));
     if (missing.length) {
@@ -451,7 +507,9 @@ export class VerifyDecider {
       );
     }
     const headers =
-      service.remote?.identityHeaders === false ? withoutIdentity(service) : identityHeaders(claims, service);
+      service.remote?.identityHeaders === false
+        ? withoutIdentity(service)
+        : identityHeaders(claims, service, this.deps.identities.admission.groupsHeader(claims.sub));
     return { status: 200, headers, reason: 'ok', service, claims };
   }
 
