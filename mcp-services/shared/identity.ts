@@ -12,6 +12,8 @@ export interface CallerIdentity {
   name: string;
   email: string;
   provider: string;
+  /** X-User-Groups, split and decoded: GitHub `org` and `org/team`, or the OIDC `groups` claim. */
+  groups: string[];
   clientId: string;
 }
 
@@ -34,8 +36,24 @@ export function callerIdentity(
     name: header(headers, IDENTITY.name),
     email: header(headers, IDENTITY.email),
     provider: header(headers, IDENTITY.provider),
+    groups: groupsOf(headers[IDENTITY.groups]),
     clientId: header(headers, IDENTITY.clientId),
   };
+}
+
+/** The comma list; each item percent-decoded on its own (a group may hold an encoded comma). */
+function groupsOf(value: string | string[] | undefined): string[] {
+  const text = Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
+  return text
+    .split(',')
+    .filter(Boolean)
+    .map((item) => {
+      try {
+        return decodeURIComponent(item);
+      } catch {
+        return item;
+      }
+    });
 }
 
 /** A fetch Request's headers as Node gives them (lower-case names): what the v2 SDK hands tools. */

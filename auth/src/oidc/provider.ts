@@ -191,7 +191,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       // Admission is re-checked whenever a token is issued, refresh included (before the refresh
       // token rotates): to the gateway, and to every service the code or refresh token is for.
       const fromToken = (token as { resource?: string | string[] } | undefined)?.resource;
-      const resources = [fromToken, ctx?.oidc?.params?.resource].flat().filter((r) => typeof r === 'string');
+      // At the token endpoint only (a code or refresh token is given): an authorization asks about
+      // services at its consent step, with a page (interactions/service-rules.ts).
+      const resources = token
+        ? [fromToken, ctx?.oidc?.params?.resource].flat().filter((r) => typeof r === 'string')
+        : [];
       const services = [undefined, ...new Set(resources.map((r) => registry.byResource(r)?.name))];
       for (const service of services) {
         const verdict = await identities.admission.check(account, service);
@@ -200,7 +204,7 @@ export function createProvider(deps: ProviderDeps): Provider {
           // RFC 6749 §4.1.2.1's temporarily_unavailable; the grant is kept for when it can be checked.
           throw Object.assign(new errors.TemporarilyUnavailable(verdict.missing), { status: 503, statusCode: 503 });
         }
-        if (service === undefined || !token) return undefined;
+        if (service === undefined) return undefined;
         throw new errors.InvalidGrant(`the user may no longer use ${service}: ${verdict.missing}`);
       }
       return {
