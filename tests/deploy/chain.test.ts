@@ -372,6 +372,7 @@ describe('what the service receives (either edge)', () => {
     'x-user-name': 'The Octocat',
     'x-user-email': 'octocat@example.com',
     'x-user-provider': 'github',
+    'x-user-groups': '',
     'x-client-id': '<client>',
   };
 

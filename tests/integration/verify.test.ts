@@ -135,6 +135,7 @@ test('valid: 200 with the identity headers and nothing else of the token', async
     'x-user-name': 'The Octocat',
     'x-user-email': 'octocat@example.com',
     'x-user-provider': 'github',
+    'x-user-groups': '',
     'x-client-id': echo.client.client_id,
   });
   expect(r.headers.get('authorization')).toBeNull();

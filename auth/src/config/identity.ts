@@ -213,9 +213,10 @@ export function identityArea(
   }
 
   const rules = gatewayRules(raw, problems);
+  // What was written, valid or not: a conflict is one whatever else is wrong with the entries.
   const needGithub: [SettingName, number][] = [
-    ['ALLOWED_GITHUB_ORGS', rules.githubOrgs.size],
-    ['ALLOWED_GITHUB_TEAMS', rules.githubTeams.size],
+    ['ALLOWED_GITHUB_ORGS', list(raw.ALLOWED_GITHUB_ORGS).length],
+    ['ALLOWED_GITHUB_TEAMS', list(raw.ALLOWED_GITHUB_TEAMS).length],
   ];
   for (const [name, n] of needGithub) {
     if (n && !github) problems.push(`${name}: names GitHub memberships, but GitHub login is not configured.`);

@@ -337,15 +337,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const raw = validateSchema(env, problems);
   const address = publicAddress(raw, problems);
+  const identityAt = problems.length;
   const secured = security(raw, problems);
   const services = parseServices(env, address.publicUrl, secured.edgeSecret, problems);
+  // Per-service rules need the services; their problems are reported in the area's place.
+  const identityProblems: string[] = [];
   const users = identityArea(
     raw,
     env,
     services.map((s) => s.name),
     address,
-    problems,
+    identityProblems,
   );
+  problems.splice(identityAt, 0, ...identityProblems);
   if (problems.length) throw new ConfigError(problems);
   return { ...address, ...storage(raw), ...users, ...lifetimes(raw), ...secured, services, ...logging(raw) };
 }

@@ -97,7 +97,7 @@ export class Admission {
 
   /** May this person use the gateway, and (with `service`) this service, now? Synchronous on a hit. */
   check(subject: Subject, service?: string): Verdict | Promise<Verdict> {
-    const known = this.#hit(subject.id);
+    const known = this.#hit(subject);
     if (known) return this.#verdict(known, service);
     return this.#load(subject).then(
       (k) => this.#verdict(k, service),
@@ -148,10 +148,11 @@ export class Admission {
     }
   }
 
-  #hit(id: string): Known | undefined {
-    const known = this.#known.get(id);
-    if (known && known.expires > this.#now()) return known;
-    return undefined;
+  /** What is known of this person, fresh, for the login and provider the token names. */
+  #hit(subject: Subject): Known | undefined {
+    const known = this.#known.get(subject.id);
+    if (!known || known.expires <= this.#now()) return undefined;
+    return known.facts.login === subject.login && known.facts.provider === subject.provider ? known : undefined;
   }
 
   #verdict(known: Known, service?: string): Verdict {
@@ -192,9 +193,12 @@ export class Admission {
   /** The account of the last login, and GitHub memberships no older than the TTL. */
   async #read(subject: Subject): Promise<Known> {
     const account = await this.#o.accounts.find(subject.id);
-    const facts: Facts = account
-      ? factsOf(account)
-      : { id: subject.id, provider: subject.provider, login: subject.login, emailVerified: false, groups: [] };
+    // Who the token names (provider, login) as it was signed; what the last login said of them.
+    const facts: Facts = {
+      ...(account ? factsOf(account) : { id: subject.id, emailVerified: false, groups: [] }),
+      provider: subject.provider,
+      login: subject.login,
+    };
     let expires = this.#now() + this.#ttlMs;
     if (facts.provider === 'github' && this.#o.github) {
       const memberships = await this.#githubMemberships(facts);
