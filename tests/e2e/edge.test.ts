@@ -80,6 +80,7 @@ test('OAuth through the edge, then tools; the service sees who, never the token 
     name: 'The Octocat',
     email: 'octocat@example.com',
     provider: 'github',
+    groups: [],
     clientId: provider.info!.client_id,
   });
   expect(seen.headers.authorization).toBeUndefined();

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Allowlist, GithubConfig } from '../../auth/src/config/load.ts';
+import type { GithubConfig } from '../../auth/src/config/load.ts';
 import { GitHubProvider } from '../../auth/src/identity/github.ts';
 import { UpstreamError } from '../../auth/src/identity/provider.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';

@@ -39,15 +39,33 @@ export interface IdentityDeps {
 export function createIdentities(config: Config, deps: IdentityDeps): Identities {
   const upstream = new Map<string, IdentityProvider>();
   const memberships = config.github && needsGithubMemberships(config.rules, config.serviceRules.values());
-  // The provider reads memberships at login and hands them to admission, which reads them again later.
-  let admission: Admission | undefined;
+  const local = config.localUser ? (deps.local ?? new LocalUser()) : undefined;
+  // GitHub reads memberships at login and hands them to admission, which reads them again later
+  // through it (each refers to the other only when called).
+  const admission: Admission = new Admission({
+    rules: config.rules,
+    serviceRules: config.serviceRules,
+    ttl: config.membershipTtl,
+    accounts: deps.accounts,
+    store: deps.store,
+    logger: deps.logger,
+    ...(local ? { localLogin: local.login } : {}),
+    ...(memberships
+      ? {
+          github: {
+            source: { memberships: (token, login) => github!.memberships(token, login) },
+            sealingKey: deps.sealingKey,
+          },
+        }
+      : {}),
+  });
   const github = config.github
     ? new GitHubProvider(config.github, {
         ...(memberships
           ? {
               memberships: {
                 orgs: githubOrgsOfRules(config.rules, config.serviceRules.values()),
-                keep: (id, token, groups) => admission!.keepGithubToken(id, token, groups),
+                keep: (id, token, groups) => admission.keepGithubToken(id, token, groups),
               },
             }
           : {}),
@@ -56,17 +74,6 @@ export function createIdentities(config: Config, deps: IdentityDeps): Identities
   if (github) upstream.set(github.id, github);
   const oidc = config.oidc ? new OidcProvider(config.oidc, { logger: deps.logger, ...deps.oidc }) : undefined;
   if (oidc) upstream.set(oidc.id, oidc);
-  const local = config.localUser ? (deps.local ?? new LocalUser()) : undefined;
-  admission = new Admission({
-    rules: config.rules,
-    serviceRules: config.serviceRules,
-    ttl: config.membershipTtl,
-    accounts: deps.accounts,
-    store: deps.store,
-    logger: deps.logger,
-    ...(local ? { localLogin: local.login } : {}),
-    ...(github && memberships ? { github: { source: github, sealingKey: deps.sealingKey } } : {}),
-  });
   return {
     upstream,
     local,
