@@ -24,6 +24,7 @@ import { interactionRoutes } from './interactions/routes.ts';
 import type { Logger } from './log.ts';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { Accounts } from './oidc/accounts.ts';
+import { RefreshReplay } from './oidc/refresh-replay.ts';
 import { revokeClientGrants, type GrantEnded } from './oidc/adapter.ts';
 import { Consents } from './oidc/consents.ts';
 import { loadCookieSecrets, loadSigningKeys, type StoredKey } from './oidc/keys.ts';
@@ -188,7 +189,17 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
         return undefined;
       }
     : undefined;
-  const shaped = oauthRequestShaping(normalize, toProvider, upstreamGone);
+  // Refresh tokens sent twice at once, or again after a lost answer: the same answer (REFRESH_TOKEN_REUSE_GRACE).
+  const refreshReplay = new RefreshReplay({
+    store,
+    grace: config.refreshReuseGrace,
+    sealingKey,
+    provider,
+    logger,
+  });
+  const shaped = oauthRequestShaping(normalize, toProvider, upstreamGone, (params, req, res, forward) =>
+    refreshReplay.handle(params, req, res, forward),
+  );
 
   const app = express();
   app.disable('x-powered-by');

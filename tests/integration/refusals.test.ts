@@ -83,19 +83,25 @@ test('code replay: refused, and the grant it came from is revoked', async () => 
   expect(refresh.body.error).toBe('invalid_grant');
 });
 
-test('reuse of a rotated refresh token revokes the whole grant', async () => {
+test('reuse of a rotated refresh token, once its successor was used, revokes the whole grant', async () => {
   const r = await runFlow({ base: gw.url, github });
   const first = r.token!.body.refresh_token!;
   const rotated = await tokenRequest(gw.url, r.auth, { grant_type: 'refresh_token', refresh_token: first });
   expect(rotated.status).toBe(200);
+  // The successor is used: the grace window (REFRESH_TOKEN_REUSE_GRACE) no longer forgives `first`.
+  const next = await tokenRequest(gw.url, r.auth, {
+    grant_type: 'refresh_token',
+    refresh_token: rotated.body.refresh_token!,
+  });
+  expect(next.status).toBe(200);
   const reuse = await tokenRequest(gw.url, r.auth, { grant_type: 'refresh_token', refresh_token: first });
   expect(reuse.body.error).toBe('invalid_grant');
   const after = await tokenRequest(gw.url, r.auth, {
     grant_type: 'refresh_token',
-    refresh_token: rotated.body.refresh_token!,
+    refresh_token: next.body.refresh_token!,
   });
   expect(after.body.error).toBe('invalid_grant');
-  const at = await tokenRequest(gw.url, r.auth, { token: rotated.body.access_token! }, '/introspect');
+  const at = await tokenRequest(gw.url, r.auth, { token: next.body.access_token! }, '/introspect');
   expect(at.body).toEqual({ active: false });
 });
 

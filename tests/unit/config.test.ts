@@ -58,6 +58,7 @@ describe('defaults', () => {
       membershipTtl: 300,
       accessTokenLifetime: 3600,
       refreshTokenLifetime: 2592000,
+      refreshReuseGrace: 30,
       clientLifetime: 7776000,
       sessionLifetime: 86400,
       signingKeyPem: undefined,

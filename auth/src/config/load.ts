@@ -265,6 +265,8 @@ function lifetimes(raw: Settings) {
   return {
     accessTokenLifetime: raw.ACCESS_TOKEN_LIFETIME,
     refreshTokenLifetime: raw.REFRESH_TOKEN_LIFETIME,
+    /** REFRESH_TOKEN_REUSE_GRACE, seconds (oidc/refresh-replay.ts). */
+    refreshReuseGrace: raw.REFRESH_TOKEN_REUSE_GRACE,
     clientLifetime: raw.CLIENT_LIFETIME,
     sessionLifetime: raw.SESSION_LIFETIME,
   };

@@ -290,6 +290,14 @@ export const settings = {
       doc: 'Lifetime of refresh tokens (and of the grant behind them), in seconds. Each use rotates the refresh token.',
     },
   },
+  REFRESH_TOKEN_REUSE_GRACE: {
+    type: seconds.refine((v) => v <= 300, 'must be between 0 and 300 seconds'),
+    default: '30',
+    doc: {
+      group: 'Tokens and clients',
+      doc: 'Seconds during which a refresh token just rotated, sent again by the same client with the same scope, gets the same answer as its first use (clients that refresh twice at once or retry a lost answer stay signed in); only the direct predecessor, and only while its successor is unused. After it, reuse revokes the grant. 0: strict rotation.',
+    },
+  },
   CLIENT_LIFETIME: {
     type: seconds,
     default: '7776000',

@@ -113,6 +113,13 @@ export function oauthRequestShaping(
   toProvider: ProviderHandler,
   /** A token request's last check before the provider: an error refuses it (app.ts). */
   beforeToken?: (params: URLSearchParams) => Promise<Error | undefined>,
+  /** Around the provider for token requests: may answer itself (oidc/refresh-replay.ts). */
+  aroundToken?: (
+    params: URLSearchParams,
+    req: IncomingMessage,
+    res: ServerResponse,
+    forward: () => Promise<void>,
+  ) => Promise<void>,
 ) {
   return {
     /** GET: the query string is rewritten in place. */
@@ -129,8 +136,9 @@ export function oauthRequestShaping(
       return async (req: Request, res: Response, next: NextFunction) => {
         try {
           let body = await readBody(req);
+          let params: URLSearchParams | undefined;
           if (req.is('application/x-www-form-urlencoded')) {
-            const params = new URLSearchParams(body.toString('utf8'));
+            params = new URLSearchParams(body.toString('utf8'));
             normalizeOAuthParams(params, ctx, endpoint);
             if (endpoint === 'token' && beforeToken) {
               const refusal = await beforeToken(params);
@@ -138,7 +146,9 @@ export function oauthRequestShaping(
             }
             body = Buffer.from(params.toString());
           }
-          await toProvider(replayRequest(req, body), res);
+          const forward = async () => void (await toProvider(replayRequest(req, body), res));
+          if (endpoint === 'token' && params && aroundToken) await aroundToken(params, req, res, forward);
+          else await forward();
         } catch (err) {
           next(err);
         }

@@ -48,6 +48,10 @@ export const upstreamConsentKey = (uid: string): string => `upstream:consent:${u
 /** The gateway's registration at an upstream authorization server (upstream/registration.ts), sealed. */
 export const upstreamClientKey = (service: string, issuer: string): string => `upstream:client:${service}:${issuer}`;
 
+// The refresh token reuse grace window (oidc/refresh-replay.ts), by SHA-256 of the rotated token
+export const refreshAnswerKey = (hash: string): string => `refresh:answer:${hash}`;
+export const refreshLockKey = (hash: string): string => `refresh:lock:${hash}`;
+
 // Keys
 export const SIGNING_KEYS_KEY = 'keys:signing';
 export const COOKIE_SECRETS_KEY = 'keys:cookies';
