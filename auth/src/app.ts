@@ -25,6 +25,7 @@ import type { Logger } from './log.ts';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { Accounts } from './oidc/accounts.ts';
 import { RefreshReplay } from './oidc/refresh-replay.ts';
+import { isStorageOutage, STORAGE_OUTAGE_DESCRIPTION } from './storage/outage.ts';
 import { revokeClientGrants, type GrantEnded } from './oidc/adapter.ts';
 import { Consents } from './oidc/consents.ts';
 import { loadCookieSecrets, loadSigningKeys, type StoredKey } from './oidc/keys.ts';
@@ -83,8 +84,15 @@ const PROVIDER_EVENTS_LOGGED = [
   'registration_update.error',
 ];
 
+/** Provider requests that failed for want of storage: answered 503 (storageOutages below). */
+const outages = new WeakSet<object>();
+
 function logProviderEvents(provider: Provider, logger: Logger) {
-  provider.on('server_error', (_ctx, err) => logger.error({ err }, 'authorization server error'));
+  provider.on('server_error', (ctx, err) => {
+    // Storage unreachable is said once by the store; the request is answered 503 (storageOutages).
+    if (isStorageOutage(err)) outages.add(ctx);
+    else logger.error({ err }, 'authorization server error');
+  });
   for (const event of PROVIDER_EVENTS_LOGGED) {
     provider.on(
       event as 'authorization.error',
@@ -151,6 +159,18 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
   const verifier = new AccessTokenVerifier({ issuer: config.publicUrl, store, feed, keys });
   provider.use(unrouted);
+  // The provider answers every failure 500 server_error; one for want of storage is a 503
+  // temporarily_unavailable (RFC 6749 §4.1.2.1, §5.2 by analogy): the client may simply retry.
+  provider.use(async function storageOutages(ctx, next) {
+    await next();
+    if (!outages.has(ctx)) return;
+    ctx.status = 503;
+    ctx.set('retry-after', '1');
+    const body = ctx.body as { error?: unknown } | undefined;
+    if (body && typeof body === 'object' && !Buffer.isBuffer(body) && body.error === 'server_error') {
+      ctx.body = { error: 'temporarily_unavailable', error_description: STORAGE_OUTAGE_DESCRIPTION };
+    }
+  });
   provider.use(structuredTokens(verifier, identities, (aud) => registry.byResource(aud)?.name));
   provider.use(async function revokeDeletedClient(ctx, next) {
     await next();
@@ -277,7 +297,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
 
   const cache = new TokenCache();
   const replica = new RevocationReplica({ store, logger, tokenLifetime: config.accessTokenLifetime });
-  const unfollow = await followRevocations(feed, cache, replica, logger);
+  const unfollow = await followRevocations(feed, store, cache, replica, logger);
   const counters = new Counters();
   const decider = new VerifyDecider({
     publicHost: new URL(config.publicUrl).host,

@@ -73,23 +73,40 @@ export async function boot(env: NodeJS.ProcessEnv = process.env): Promise<Booted
   return { config, logger, store, service };
 }
 
-/** How long a starting gateway waits for Redis (a Compose stack starts them together). */
-export const STORAGE_STARTUP_WAIT_MS = 15_000;
+/** A starting gateway asks Redis again after 1 s, then twice as long each time, at most this long. */
+export const STORAGE_RETRY_MAX_MS = 30_000;
 
 /**
- * Redis answers before anything reads from it; otherwise one line says which URL and what to
- * check, and the process exits 78 as for any other setting that cannot work (EX_CONFIG).
+ * Redis answers before anything reads from it. Unreachable: one line says which URL and what to
+ * check, and the gateway waits for it, trying again with backoff (a Compose stack starts them
+ * together; Redis may restart), saying so again at each longer wait. Refusing the credentials:
+ * one line, and the process exits 78 as for any other setting that cannot work (EX_CONFIG).
  */
 async function storageReady(store: Store, logger: Logger): Promise<void> {
   if (!(store instanceof RedisStore)) return;
-  try {
-    await store.connected(STORAGE_STARTUP_WAIT_MS, (message) => logger.warn(message));
-  } catch (err) {
-    if (!(err instanceof StorageUnavailable)) throw err;
-    logger.flush();
-    process.stderr.write(`${err.message}\n`);
-    await store.close().catch(() => undefined);
-    process.exit(78); // EX_CONFIG
+  let wait = 1000;
+  let said = false;
+  for (;;) {
+    try {
+      await store.connected(wait, (message) => !said && logger.info(message));
+      if (said) logger.info('storage reachable: starting');
+      return;
+    } catch (err) {
+      if (!(err instanceof StorageUnavailable)) throw err;
+      if (err.kind === 'credentials') {
+        logger.flush();
+        process.stderr.write(`${err.message}\n`);
+        await store.close().catch(() => undefined);
+        process.exit(78); // EX_CONFIG
+      }
+      // One line says it; then a reminder only at each longest wait (every 30 s), no stack trace.
+      const next = Math.min(wait * 2, STORAGE_RETRY_MAX_MS);
+      if (!said) logger.warn({ retryInSeconds: next / 1000 }, `${err.message} Retrying with backoff.`);
+      else if (wait === STORAGE_RETRY_MAX_MS) logger.warn(`still waiting for storage: ${err.message}`);
+      else logger.debug({ retryInSeconds: next / 1000 }, 'storage still unreachable');
+      said = true;
+      wait = next;
+    }
   }
 }
 

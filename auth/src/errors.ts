@@ -7,6 +7,7 @@
  * Modelled on the MCP TypeScript SDK's server/auth/errors.ts and middleware/bearerAuth.ts.
  */
 import type { Logger } from './log.ts';
+import { isStorageOutage, STORAGE_OUTAGE_DESCRIPTION } from './storage/outage.ts';
 
 export abstract class GatewayError extends Error {
   /** The OAuth error code of the body (RFC 6749 §5.2, RFC 6750 §3.1, RFC 8707 §2). */
@@ -157,6 +158,8 @@ export function toWire(err: unknown, log?: Logger, challenge?: Challenge): WireE
           : 'invalid request';
     return { status, headers: {}, body: { error: 'invalid_request', error_description: description } };
   }
+  // Storage unreachable: a state, said once by the store; 503 and no stack trace here.
+  if (isStorageOutage(err)) return toWire(new TemporarilyUnavailableError(STORAGE_OUTAGE_DESCRIPTION), log, challenge);
   log?.error({ err }, 'unexpected error');
   return toWire(new ServerError('an unexpected error occurred'));
 }

@@ -41,14 +41,15 @@ describe('RedisStore specifics', () => {
   test('a dropped subscriber connection is reported as a gap, twice: on loss and on resubscription', async () => {
     const store = open(uniquePrefix());
     const got: string[] = [];
-    let gaps = 0;
+    const gaps: string[] = [];
     await store.subscribe(
       'events',
       (m) => got.push(m),
-      () => gaps++,
+      (phase) => gaps.push(phase),
     );
     await raw.client('KILL', 'TYPE', 'pubsub');
-    await until(() => gaps === 2, 'two gap reports');
+    await until(() => gaps.length === 2, 'two gap reports');
+    expect(gaps).toEqual(['lost', 'resumed']);
     // Delivery works again after the resubscription.
     await store.publish('events', 'after');
     await until(() => got.includes('after'), 'delivery after reconnect');

@@ -14,16 +14,29 @@ export interface RedisServer {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: its data directory (and append-only file) is kept for `restart`. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory (after `kill`). */
+  restart(): Promise<void>;
+}
+
+export interface RedisOptions {
+  password?: string;
+  /** A fixed port (nothing else may be listening there). */
+  port?: number;
+  /** Persistence: appendonly yes, appendfsync always (every write on disk before it is answered). */
+  appendonly?: boolean;
 }
 
 const START_DEADLINE_MS = 10_000;
 const STOP_DEADLINE_MS = 3_000;
 
-export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  if (options.port !== undefined) return launch(options.port, options);
   // A port found free can be taken before redis binds it; then try another.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await launch(await freePort(), options.password);
+      return await launch(await freePort(), options);
     } catch (err) {
       if (attempt >= 5 || !(err instanceof PortTaken)) throw err;
     }
@@ -32,9 +45,11 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
 
 class PortTaken extends Error {}
 
-async function launch(port: number, password: string | undefined): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'redis-test-'));
-  const args = ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port)];
+async function launch(port: number, options: RedisOptions, dataDir?: string): Promise<RedisServer> {
+  const { password } = options;
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'redis-test-')));
+  const persistence = options.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const args = ['--save', '', ...persistence, '--bind', '127.0.0.1', '--port', String(port)];
   args.push('--protected-mode', 'yes', '--dir', dir);
   if (password) args.push('--requirepass', password);
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -44,14 +59,20 @@ async function launch(port: number, password: string | undefined): Promise<Redis
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let spawnError: Error | undefined;
   child.once('error', (err) => (spawnError = err));
+  const running = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
 
-  const stop = async (): Promise<void> => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+  const stopProcess = async (signal: NodeJS.Signals): Promise<void> => {
+    if (running()) {
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
       await exited;
       clearTimeout(timer);
     }
+  };
+  let current: RedisServer | undefined;
+  const stop = async (): Promise<void> => {
+    await stopProcess('SIGTERM');
+    await current?.stop();
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -59,7 +80,8 @@ async function launch(port: number, password: string | undefined): Promise<Redis
   while (!(await answersPing(port, password))) {
     const gone = spawnError ?? (child.exitCode !== null ? `exited with ${child.exitCode}` : undefined);
     if (gone || Date.now() > deadline) {
-      await stop();
+      await stopProcess('SIGKILL');
+      if (!dataDir) await rm(dir, { recursive: true, force: true });
       if (/address already in use/i.test(output)) throw new PortTaken(`port ${port} taken`);
       throw new Error(`redis-server did not come up on port ${port} (${gone ?? 'timed out'}): ${output.trim()}`);
     }
@@ -67,7 +89,20 @@ async function launch(port: number, password: string | undefined): Promise<Redis
   }
 
   const auth = password ? `:${encodeURIComponent(password)}@` : '';
-  return { url: `redis://${auth}127.0.0.1:${port}`, port, stop };
+  return {
+    url: `redis://${auth}127.0.0.1:${port}`,
+    port,
+    stop,
+    kill: async () => {
+      await current?.kill();
+      current = undefined;
+      await stopProcess('SIGKILL');
+    },
+    restart: async () => {
+      if (running() || current) throw new Error('redis-server is still running');
+      current = await launch(port, options, dir);
+    },
+  };
 }
 
 /** A command in RESP, so that any password survives the trip. */

@@ -126,7 +126,7 @@ test('too many revoked tokens to hold: the replica gives up vouching rather than
 test('the announcing process applies a revocation before announcing returns, ahead of pub/sub', async () => {
   const cache = new TokenCache();
   const feed = new RevocationFeed(store);
-  const unfollow = await followRevocations(feed, cache, replica, createLogger('silent'));
+  const unfollow = await followRevocations(feed, store, cache, replica, createLogger('silent'));
   try {
     const token = claims('g1', 't1');
     replica.grantExists(token, replica.epoch);

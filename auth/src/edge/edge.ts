@@ -6,6 +6,7 @@
  * strip Authorization and Cookie → strip `/<service>`).
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { isStorageOutage } from '../storage/outage.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import type { VerifyDecider, VerifyRequest } from '../verify/decision.ts';
@@ -189,7 +190,9 @@ export function createEdge(options: EdgeOptions) {
       case 'service':
         req.url = target.path + target.query;
         serviceRequest(req, res, route.service, req.url).catch((err: unknown) => {
-          logger.error({ err }, 'edge failed');
+          // Storage unreachable is said once by the store; anything else is a bug, with its trace.
+          if (isStorageOutage(err)) logger.debug({ reason: (err as Error).message }, 'edge: storage unreachable');
+          else logger.error({ err }, 'edge failed');
           if (!res.headersSent)
             json(
               res,

@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import type { RevocationFeed } from '../storage/revocation-feed.ts';
 import type { Store } from '../storage/store.ts';
 import { renderError } from '../pages/error.ts';
+import { isStorageOutage } from '../storage/outage.ts';
 import { PAGE_HEADERS } from '../pages/layout.ts';
 import type { Accounts } from './accounts.ts';
 import { clientMayActOn } from './active.ts';
@@ -236,8 +237,17 @@ export function createProvider(deps: ProviderDeps): Provider {
         { err: { name: (error as Error).name, message: (error as Error).message } },
         'authorization error page',
       );
-      ctx.status = (error as { status?: number }).status ?? 400;
       for (const [k, v] of Object.entries(PAGE_HEADERS)) ctx.set(k, String(v));
+      if (isStorageOutage(error)) {
+        ctx.status = 503;
+        ctx.body = renderError({
+          title: 'The gateway cannot sign anyone in right now',
+          message: 'Its storage cannot be reached. Nothing is lost: try again in a minute.',
+          detail: 'Error: temporarily_unavailable',
+        });
+        return;
+      }
+      ctx.status = (error as { status?: number }).status ?? 400;
       ctx.body = renderError({
         title: 'This sign-in cannot continue',
         message: out.error_description ?? 'The request was not valid.',

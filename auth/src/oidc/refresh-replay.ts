@@ -110,7 +110,9 @@ export class RefreshReplay {
     };
     const write = this.#o.store
       .set(where, answer as unknown as Json, { ttl: this.#o.grace })
-      .catch((err: unknown) => this.#o.logger.warn({ err }, 'refresh answer not kept for the reuse grace window'));
+      .catch((err: unknown) =>
+        this.#o.logger.warn({ reason: (err as Error).message }, 'refresh answer not kept for the reuse grace window'),
+      );
     this.#writing.set(hash, write);
   }
 

@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { checkTtl, encode } from './memory.ts';
-import type { Json, SetOptions, Store } from './store.ts';
+import type { GapPhase, Json, SetOptions, Store } from './store.ts';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL, possibly carrying a password: never logged. */
@@ -20,9 +20,12 @@ export interface RedisStoreOptions {
  * reads (the URL without its password, the cause, what to check).
  */
 export class StorageUnavailable extends Error {
-  constructor(message: string) {
+  /** `credentials`: Redis refused them, and waiting will not help; `unreachable`: it may come. */
+  readonly kind: 'credentials' | 'unreachable';
+  constructor(message: string, kind: 'credentials' | 'unreachable' = 'unreachable') {
     super(message);
     this.name = 'StorageUnavailable';
+    this.kind = kind;
   }
 }
 
@@ -83,7 +86,7 @@ type ScriptedRedis = Redis & {
 
 interface Subscription {
   handlers: Set<(message: string) => void>;
-  gapHandlers: Set<() => void>;
+  gapHandlers: Set<(phase: GapPhase) => void>;
   /** Settles when Redis has confirmed the SUBSCRIBE. */
   ready: Promise<unknown>;
 }
@@ -118,20 +121,33 @@ export class RedisStore implements Store {
     this.watch(this.client, 'commands');
   }
 
+  /**
+   * The connection, for a command. Once connected, a command while the connection is down fails
+   * at once (StorageUnavailable; the caller answers 503) instead of waiting out reconnection
+   * attempts: a gateway that fails fast keeps its clients' retries cheap. Before the first
+   * connection, commands wait in ioredis' offline queue (startup waits for Redis anyway).
+   */
+  private get live(): ScriptedRedis {
+    if (this.everReady && this.client.status !== 'ready') {
+      throw new StorageUnavailable(`storage unreachable (${this.client.status})`);
+    }
+    return this.client;
+  }
+
   async get<T extends Json = Json>(key: string): Promise<T | undefined> {
-    return decode<T>(await this.client.get(this.prefix + key));
+    return decode<T>(await this.live.get(this.prefix + key));
   }
 
   async getMany<T extends Json = Json>(keys: readonly string[]): Promise<(T | undefined)[]> {
     if (keys.length === 0) return [];
-    const values = await this.client.mget(keys.map((key) => this.prefix + key));
+    const values = await this.live.mget(keys.map((key) => this.prefix + key));
     return values.map((value) => decode<T>(value));
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
     if (keys.length === 0) return [];
     // MGET, not EXISTS: one answer per key, in order; the values are not decoded.
-    const values = await this.client.mgetBuffer(keys.map((key) => this.prefix + key));
+    const values = await this.live.mgetBuffer(keys.map((key) => this.prefix + key));
     return values.map((value) => value !== null);
   }
 
@@ -142,36 +158,36 @@ export class RedisStore implements Store {
     if (ttl > 0) args.push('EX', ttl);
     if (options.onlyIfAbsent) args.push('NX');
     // ioredis' overloads cannot express optional arguments assembled at run time.
-    const reply = await this.client.call('SET', this.prefix + key, text, ...args);
+    const reply = await this.live.call('SET', this.prefix + key, text, ...args);
     return reply === 'OK';
   }
 
   async take<T extends Json = Json>(key: string): Promise<T | undefined> {
-    return decode<T>(await this.client.getdel(this.prefix + key));
+    return decode<T>(await this.live.getdel(this.prefix + key));
   }
 
   async delete(...keys: string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    return this.client.del(...keys.map((key) => this.prefix + key));
+    return this.live.del(...keys.map((key) => this.prefix + key));
   }
 
   async ttl(key: string): Promise<number | undefined> {
     // PTTL rounded up: TTL rounds to the nearest second, so a key about to expire would read 0 ("never").
-    const ms = await this.client.pttl(this.prefix + key);
+    const ms = await this.live.pttl(this.prefix + key);
     if (ms === -2) return undefined;
     return ms === -1 ? 0 : Math.ceil(ms / 1000);
   }
 
   async increment(key: string, ttl?: number): Promise<number> {
-    return this.client.storeIncrement(this.prefix + key, checkTtl(ttl));
+    return this.live.storeIncrement(this.prefix + key, checkTtl(ttl));
   }
 
   async addToSet(key: string, members: readonly string[], ttl?: number): Promise<void> {
-    await this.client.storeAddToSet(this.prefix + key, checkTtl(ttl), ...members);
+    await this.live.storeAddToSet(this.prefix + key, checkTtl(ttl), ...members);
   }
 
   async setMembers(key: string): Promise<string[]> {
-    return this.client.smembers(this.prefix + key);
+    return this.live.smembers(this.prefix + key);
   }
 
   async *keys(prefix: string): AsyncIterable<string> {
@@ -180,7 +196,7 @@ export class RedisStore implements Store {
     const seen = new Set<string>();
     let cursor = '0';
     do {
-      const [next, found] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      const [next, found] = await this.live.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
       cursor = next;
       for (const fullKey of found) {
         if (seen.has(fullKey)) continue;
@@ -191,13 +207,13 @@ export class RedisStore implements Store {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.client.publish(this.prefix + channel, message);
+    await this.live.publish(this.prefix + channel, message);
   }
 
   async subscribe(
     channel: string,
     onMessage: (message: string) => void,
-    onGap?: () => void,
+    onGap?: (phase: GapPhase) => void,
   ): Promise<() => Promise<void>> {
     const name = this.prefix + channel;
     // A fresh function per subscription, so subscribing the same callback twice needs two unsubscribes.
@@ -213,7 +229,7 @@ export class RedisStore implements Store {
     }
     const current = subscription;
     current.handlers.add(handler);
-    const gap = onGap && ((): void => onGap());
+    const gap = onGap && ((phase: GapPhase): void => onGap(phase));
     if (gap) current.gapHandlers.add(gap);
 
     const unsubscribe = async (): Promise<void> => {
@@ -241,10 +257,7 @@ export class RedisStore implements Store {
     const where = redactRedisUrl(this.url);
     let last: Error | undefined;
     await new Promise<void>((resolve, reject) => {
-      const waiting = setTimeout(
-        () => onWaiting?.(`waiting for Redis at ${where} (up to ${Math.round(timeoutMs / 1000)} s)`),
-        1000,
-      );
+      const waiting = setTimeout(() => onWaiting?.(`waiting for Redis at ${where}`), 1000);
       const finish = (err?: StorageUnavailable) => {
         clearTimeout(waiting);
         clearTimeout(deadline);
@@ -260,6 +273,7 @@ export class RedisStore implements Store {
           finish(
             new StorageUnavailable(
               `Redis at ${where} refused the credentials (${firstLine(err.message)}): check the password in REDIS_URL (REDIS_PASSWORD in the Compose stack).`,
+              'credentials',
             ),
           );
         }
@@ -268,7 +282,7 @@ export class RedisStore implements Store {
         () =>
           finish(
             new StorageUnavailable(
-              `Redis at ${where} is unreachable${last ? ` (${firstLine(last.message)})` : ''} after ${Math.round(timeoutMs / 1000)} s: check REDIS_URL, and that Redis runs and accepts connections from this host.`,
+              `Redis at ${where} is unreachable${last ? ` (${firstLine(last.message)})` : ''}: check REDIS_URL, and that Redis runs and accepts connections from this host.`,
             ),
           ),
         timeoutMs,
@@ -305,22 +319,25 @@ export class RedisStore implements Store {
       // Pub/sub is fire-and-forget: whatever was published while the connection was down is
       // lost. Subscribers hear of it when it drops and again when ioredis has resubscribed.
       let wasReady = false;
+      let connected = false;
       this.subscriber.on('ready', () => {
-        if (wasReady) this.reportGap();
+        if (wasReady) this.reportGap('resumed');
         wasReady = true;
+        connected = true;
       });
       this.subscriber.on('close', () => {
-        if (wasReady) this.reportGap();
+        if (wasReady && connected) this.reportGap('lost');
+        connected = false;
       });
     }
     return this.subscriber;
   }
 
-  private reportGap(): void {
+  private reportGap(phase: GapPhase): void {
     for (const subscription of this.subscriptions.values()) {
       for (const gap of [...subscription.gapHandlers]) {
         try {
-          gap();
+          gap(phase);
         } catch (err) {
           this.logger?.error({ err }, 'storage: gap handler failed');
         }
@@ -339,11 +356,25 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Connection errors are logged (ioredis reconnects by itself); without a listener it would print them. */
+  /**
+   * A lost connection is logged once, when it is lost, and once when it is back (ioredis
+   * reconnects by itself, at most a second apart): one line each, never a stack trace per attempt.
+   * Without an error listener ioredis would print every attempt.
+   */
   private watch(connection: Redis, role: string): void {
-    connection.on('ready', () => (this.everReady = true));
-    connection.on('error', (err: Error) => {
-      if (this.everReady) this.logger?.warn({ err, role }, 'storage: redis connection error');
+    let lost = false;
+    connection.on('ready', () => {
+      this.everReady = true;
+      if (lost) this.logger?.info({ role }, 'storage reachable again');
+      lost = false;
+    });
+    connection.on('error', (err: Error & { code?: string }) => {
+      if (!this.everReady || lost) return;
+      lost = true;
+      this.logger?.warn(
+        { role, reason: err.code ?? firstLine(err.message) },
+        'storage unreachable: what needs it is answered 503 until it returns; reconnecting',
+      );
     });
   }
 }

@@ -9,7 +9,7 @@
  * before publishing it, so that it holds here before the request that made it is answered; its own
  * copy coming back over pub/sub is applied again, which changes nothing.
  */
-import type { Store } from './store.ts';
+import type { GapPhase, Store } from './store.ts';
 
 export const REVOCATION_CHANNEL = 'revocations';
 
@@ -38,7 +38,7 @@ export class RevocationFeed {
    * Calls `onMessage` for every revocation, this process's at once and the others' as they arrive;
    * `onGap` when messages may have been lost (a reconnection). Resolves once subscribed.
    */
-  async follow(onMessage: (message: string) => void, onGap: () => void): Promise<() => Promise<void>> {
+  async follow(onMessage: (message: string) => void, onGap: (phase: GapPhase) => void): Promise<() => Promise<void>> {
     this.followers.add(onMessage);
     const unsubscribe = await this.store.subscribe(REVOCATION_CHANNEL, onMessage, onGap);
     return async () => {

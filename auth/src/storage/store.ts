@@ -19,6 +19,9 @@ export interface SetOptions {
   onlyIfAbsent?: boolean;
 }
 
+/** A gap in a subscription: the connection was `lost`, or has `resumed` (resubscribed). */
+export type GapPhase = 'lost' | 'resumed';
+
 export interface Store {
   /** The value, or undefined when absent or expired. */
   get<T extends Json = Json>(key: string): Promise<T | undefined>;
@@ -55,7 +58,11 @@ export interface Store {
    * have been missed: when the subscription's connection drops, and again once it is back.
    * Caches that rely on invalidation messages flush there.
    */
-  subscribe(channel: string, onMessage: (message: string) => void, onGap?: () => void): Promise<() => Promise<void>>;
+  subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onGap?: (phase: GapPhase) => void,
+  ): Promise<() => Promise<void>>;
 
   /** Is the backend reachable (for /health)? */
   ping(): Promise<boolean>;

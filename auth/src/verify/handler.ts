@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROUTING_ANSWERS } from '../edge/routes.ts';
+import { isStorageOutage } from '../storage/outage.ts';
 import type { Logger } from '../log.ts';
 import type { Decision, VerifyDecider, VerifyRequest } from './decision.ts';
 import { hasBody, mcpRequest, readMcpBody, TOO_LARGE_BODY } from '../edge/mcp-body.ts';
@@ -76,8 +77,10 @@ export function verifyHandler(decider: VerifyDecider, logger: Logger) {
     }
   }
   function fail(res: ServerResponse, err: unknown): void {
-    // Storage unreachable or a bug: fail closed, with an OAuth-shaped answer.
-    logger.error({ err }, 'verify failed');
+    // Storage unreachable (said once by the store, not per request) or a bug: fail closed, with an
+    // OAuth-shaped answer.
+    if (isStorageOutage(err)) logger.debug({ reason: (err as Error).message }, 'verify: storage unreachable');
+    else logger.error({ err }, 'verify failed');
     const { status, headers, body: error } = ROUTING_ANSWERS.unavailable;
     const body = JSON.stringify(error);
     res.writeHead(status, {

@@ -19,6 +19,7 @@
  * the same bound the token cache has always had.
  */
 import type { Logger } from '../log.ts';
+import { isStorageOutage } from '../storage/outage.ts';
 import type { AccessTokenClaims } from '../oidc/access-tokens.ts';
 import { REVOKED_TOKEN_PREFIX } from '../storage/keys.ts';
 import type { Store } from '../storage/store.ts';
@@ -105,6 +106,16 @@ export class RevocationReplica {
     this.remember(jti, now);
   }
 
+  /**
+   * The feed is down (storage unreachable): until it resumes, nothing the replica remembers of
+   * live grants vouches for a token (storage is asked, and answers 503 while it is down).
+   */
+  suspend(): void {
+    this._epoch++;
+    this.liveGrants.clear();
+    this.complete = false;
+  }
+
   /** Messages may have been lost: trust nothing remembered, and copy the revoked tokens again. */
   gap(): Promise<void> {
     this._epoch++;
@@ -137,7 +148,15 @@ export class RevocationReplica {
       // A gap during the copy starts another one; only the latest may declare the copy complete.
       if (this.attempt === attempt) this.complete = true;
     } catch (err) {
-      this.logger.warn({ err }, 'revocation replica: could not copy the revoked tokens; storage is asked instead');
+      if (!isStorageOutage(err)) {
+        this.logger.warn({ err }, 'revocation replica: could not copy the revoked tokens; storage is asked instead');
+        return;
+      }
+      // Storage is (still) coming back: try again shortly, unless a newer copy began meanwhile.
+      this.logger.debug('revocation replica: storage unreachable; copying again in a second');
+      setTimeout(() => {
+        if (this.attempt === attempt) void this.copy(attempt);
+      }, 1000).unref();
     }
   }
 

@@ -63,4 +63,9 @@ export class TokenCache {
   clear(): void {
     this.entries.clear();
   }
+
+  /** The claims of every entry (a copy: evicting while reading it is fine). */
+  claims(): AccessTokenClaims[] {
+    return [...this.entries.entries()].map(([, entry]) => entry.claims);
+  }
 }
