@@ -38,10 +38,14 @@ export class Person {
   private readonly oidc?: string;
   readonly seen: { kind: string; url: string }[] = [];
 
-  constructor(gatewayUrl: string, github?: GitHubStandin, oidc?: { issuer: string }) {
+  /** Other origins whose pages this person answers like the gateway's (another gateway as an upstream). */
+  private readonly others: string[];
+
+  constructor(gatewayUrl: string, github?: GitHubStandin, oidc?: { issuer: string }, others: string[] = []) {
     this.gateway = new URL(gatewayUrl).origin;
     this.github = github;
     this.oidc = oidc && new URL(oidc.issuer).origin;
+    this.others = others.map((o) => new URL(o).origin);
   }
 
   private cookieHeader(url: URL): string | undefined {
@@ -107,7 +111,7 @@ export class Person {
       next = undefined;
       if (page.status >= 300 && page.status < 400) {
         const location = new URL(page.headers.get('location')!, page.url);
-        const known = [this.gateway, this.github && new URL(this.github.baseUrl).origin, this.oidc];
+        const known = [this.gateway, this.github && new URL(this.github.baseUrl).origin, this.oidc, ...this.others];
         if (!known.includes(location.origin)) return location;
         next = { url: location.href };
         continue;
@@ -148,7 +152,7 @@ export class Person {
         if (!oidcLink) throw new PageError(page);
         return { url: new URL(oidcLink[1]!, page.url).href };
       }
-      if (options.password !== undefined) {
+      if (options.password !== undefined && /name="password"/.test(page.body)) {
         return {
           url: new URL(formAction(page.body), page.url).href,
           form: { csrf: csrf(page.body), username: 'local', password: options.password },
