@@ -5,11 +5,10 @@
  * that has an authorization of its own (another gateway, in this process, as its authorization
  * server), so that it holds an upstream token for the user.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { freePort } from '../../auth/src/http/free-port.ts';
 import { startAuth, type RunningAuth } from '../support/auth-server.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { runFlow } from '../support/flow.ts';
 import { registerOk, tokenRequest, type Registered } from '../support/oauth.ts';
@@ -25,52 +24,25 @@ let url: string;
 /** The gateway's client at the upstream's authorization server. */
 let held: Registered;
 
-async function startGateway(): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(process.execPath, ['auth/src/main.ts'], {
+const startGateway = (): Promise<GatewayProcess> =>
+  startGatewayProcess({
+    github,
+    port,
     env: {
-      PATH: process.env.PATH ?? '',
-      DOTENV_CONFIG_PATH: '/nonexistent',
-      PUBLIC_URL: url,
-      PORT: String(port),
       REDIS_URL: redis.url,
-      GITHUB_CLIENT_ID: github.clientId,
-      GITHUB_CLIENT_SECRET: github.clientSecret,
-      GITHUB_BASE_URL: github.baseUrl,
-      GITHUB_API_URL: github.apiUrl,
-      ALLOWED_GITHUB_USERS: 'octocat',
-      MCP_ECHO_ENABLED: 'true',
       MCP_HELD_ENABLED: 'true',
       MCP_HELD_URL: `${upstream.url}/echo/mcp`,
       MCP_HELD_AUTH: 'user',
       MCP_HELD_SCOPE: 'mcp offline_access',
       MCP_HELD_CLIENT_ID: held.client_id,
       MCP_HELD_CLIENT_SECRET: held.client_secret!,
-      LOG_FORMAT: 'json',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!out.includes('auth service listening')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the gateway did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, out: () => out };
-}
 
 /** The key ids the gateway publishes. */
 async function kids(): Promise<string[]> {
   const jwks = (await (await fetch(`${url}/jwks`)).json()) as { keys: { kid: string }[] };
   return jwks.keys.map((k) => k.kid);
-}
-
-async function crash(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
 }
 
 beforeAll(async () => {
@@ -117,7 +89,7 @@ test('Redis and the gateway SIGKILLed and restarted: clients, grants, refresh to
     expect(upstreamAuthorization).toMatch(/^Bearer /);
 
     // Both crash: no orderly shutdown, no final write.
-    await crash(gateway.child);
+    await gateway.crash();
     await redis.kill();
     await redis.restart();
     gateway = await startGateway();
@@ -143,6 +115,6 @@ test('Redis and the gateway SIGKILLed and restarted: clients, grants, refresh to
     // No new signing key was made: the one in storage was found.
     expect(await kids()).toEqual(keysBefore);
   } finally {
-    await crash(gateway.child);
+    await gateway.crash();
   }
 }, 90_000);

@@ -10,10 +10,8 @@
  *   - full service within 30 s of Redis' return: the unseen token, a new login, a revocation;
  *   - the logs say it once each way, with no stack trace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { freePort } from '../../auth/src/http/free-port.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { runFlow, type FlowResult } from '../support/flow.ts';
 import { tokenRequest } from '../support/oauth.ts';
@@ -23,47 +21,18 @@ import { askVerify } from '../support/verify-request.ts';
 const HOLD_MS = 10_000;
 let redis: RedisServer;
 let github: GitHubStandin;
-let gateway: ChildProcess;
+let gateway: GatewayProcess;
 let url: string;
-let out = '';
 
 beforeAll(async () => {
   redis = await startRedis({ appendonly: true });
   github = await startGitHubStandin();
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  gateway = spawn(process.execPath, ['auth/src/main.ts'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      DOTENV_CONFIG_PATH: '/nonexistent',
-      PUBLIC_URL: url,
-      PORT: String(port),
-      REDIS_URL: redis.url,
-      GITHUB_CLIENT_ID: github.clientId,
-      GITHUB_CLIENT_SECRET: github.clientSecret,
-      GITHUB_BASE_URL: github.baseUrl,
-      GITHUB_API_URL: github.apiUrl,
-      ALLOWED_GITHUB_USERS: 'octocat',
-      MCP_ECHO_ENABLED: 'true',
-      LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  gateway.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  gateway.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!out.includes('auth service listening')) {
-    if (gateway.exitCode !== null || Date.now() > deadline) throw new Error(`the gateway did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  gateway = await startGatewayProcess({ github, env: { REDIS_URL: redis.url } });
+  url = gateway.url;
 }, 60_000);
 
 afterAll(async () => {
-  if (gateway && gateway.exitCode === null) {
-    const exited = once(gateway, 'exit');
-    gateway.kill('SIGTERM');
-    await exited;
-  }
+  await gateway?.stop();
   await github?.stop();
   await redis?.stop();
 });
@@ -187,11 +156,11 @@ test('Redis killed under load, held down 10 s, restarted: fail closed, then full
     during.some((s) => s.status === 503) ? [503] : [],
   );
   expect(during.some((s) => s.status === 503)).toBe(true);
-  expect(gateway.exitCode).toBeNull();
+  expect(gateway.child.exitCode).toBeNull();
   // Said once each way, without a stack trace.
-  expect(out).toContain('storage unreachable');
-  expect(out).toContain('storage reachable again');
-  expect(out).not.toMatch(/(\\n|\n)\s+at \S/);
+  expect(gateway.output()).toContain('storage unreachable');
+  expect(gateway.output()).toContain('storage reachable again');
+  expect(gateway.output()).not.toMatch(/(\\n|\n)\s+at \S/);
   console.log(
     `redis outage: ${samples.length} requests, ${during.length} during ${HOLD_MS / 1000} s down; full service ${((recovered - back) / 1000).toFixed(1)} s after Redis returned`,
   );

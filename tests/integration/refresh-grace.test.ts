@@ -6,10 +6,9 @@
  *   - a replay after the window revokes the grant (RFC 9700 §4.14.2);
  *   - a replay by another client, or once the successor was used, is reuse: the grant is revoked.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { freePort } from '../../auth/src/http/free-port.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
+import { startGatewayProcess, type GatewayProcess } from '../support/gateway-process.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { runFlow, type FlowResult } from '../support/flow.ts';
 import { registerOk, tokenRequest, type TokenResponse } from '../support/oauth.ts';
@@ -18,42 +17,16 @@ import { Person } from '../support/person.ts';
 const GRACE = 3;
 let redis: RedisServer;
 let github: GitHubStandin;
-let a: { url: string; child: ChildProcess; out: () => string };
-let b: { url: string; child: ChildProcess; out: () => string };
+let a: GatewayProcess;
+let b: GatewayProcess;
 
-async function gateway(
-  publicUrl: string,
-  port: number,
-): Promise<{ url: string; child: ChildProcess; out: () => string }> {
-  const child = spawn(process.execPath, ['auth/src/main.ts'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      DOTENV_CONFIG_PATH: '/nonexistent',
-      PUBLIC_URL: publicUrl,
-      PORT: String(port),
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: 'grace:',
-      GITHUB_CLIENT_ID: github.clientId,
-      GITHUB_CLIENT_SECRET: github.clientSecret,
-      GITHUB_BASE_URL: github.baseUrl,
-      GITHUB_API_URL: github.apiUrl,
-      ALLOWED_GITHUB_USERS: 'octocat',
-      MCP_ECHO_ENABLED: 'true',
-      REFRESH_TOKEN_REUSE_GRACE: String(GRACE),
-      LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+const gateway = (publicUrl: string, port: number): Promise<GatewayProcess> =>
+  startGatewayProcess({
+    github,
+    port,
+    publicUrl,
+    env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'grace:', REFRESH_TOKEN_REUSE_GRACE: String(GRACE) },
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!out.includes('auth service listening')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the gateway did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `http://127.0.0.1:${port}`, child, out: () => out };
-}
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -66,13 +39,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const g of [a, b]) {
-    if (g && g.child.exitCode === null) {
-      const exited = once(g.child, 'exit');
-      g.child.kill('SIGTERM');
-      await exited;
-    }
-  }
+  await Promise.all([a?.stop(), b?.stop()]);
   await github?.stop();
   await redis?.stop();
 });
@@ -91,7 +58,7 @@ test('two refreshes at once, one to each process: the same answer, and the grant
   // The successor works: nothing was revoked.
   const next = await refresh(b.url, flow, one.body.refresh_token!);
   expect(next.status).toBe(200);
-  expect(a.out() + b.out()).toContain('refresh token reused within the grace window');
+  expect(a.output() + b.output()).toContain('refresh token reused within the grace window');
 });
 
 test('a retry after a lost answer, within the window: the same pair again', async () => {

@@ -26,6 +26,8 @@ export interface RedisOptions {
   port?: number;
   /** Persistence: appendonly yes, appendfsync always (every write on disk before it is answered). */
   appendonly?: boolean;
+  /** More arguments for redis-server (`--replicaof 127.0.0.1 6379`). */
+  args?: string[];
 }
 
 const START_DEADLINE_MS = 10_000;
@@ -51,7 +53,8 @@ async function launch(port: number, options: RedisOptions, dataDir?: string): Pr
   const persistence = options.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const args = ['--save', '', ...persistence, '--bind', '127.0.0.1', '--port', String(port)];
   args.push('--protected-mode', 'yes', '--dir', dir);
-  if (password) args.push('--requirepass', password);
+  if (password) args.push('--requirepass', password, '--masterauth', password);
+  args.push(...(options.args ?? []));
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

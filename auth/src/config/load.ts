@@ -255,9 +255,28 @@ function publicAddress(raw: Settings, problems: string[]) {
   };
 }
 
-/** Storage: Redis when REDIS_URL is set, memory otherwise. */
+/** Storage: Redis when REDIS_URL (or REDIS_SENTINELS) is set, memory otherwise. */
 function storage(raw: Settings) {
-  return { redis: raw.REDIS_URL ? { url: raw.REDIS_URL, keyPrefix: raw.REDIS_KEY_PREFIX } : undefined };
+  const sentinels = raw.REDIS_SENTINELS?.split(',').map((entry) => {
+    const [host, port] = entry.trim().split(':') as [string, string];
+    return { host, port: Number(port) };
+  });
+  if (!raw.REDIS_URL && !sentinels) return { redis: undefined };
+  return {
+    redis: {
+      url: raw.REDIS_URL ?? 'redis://sentinel',
+      keyPrefix: raw.REDIS_KEY_PREFIX,
+      ...(sentinels
+        ? {
+            sentinel: {
+              sentinels,
+              name: raw.REDIS_SENTINEL_NAME,
+              ...(raw.REDIS_SENTINEL_PASSWORD ? { password: raw.REDIS_SENTINEL_PASSWORD } : {}),
+            },
+          }
+        : {}),
+    },
+  };
 }
 
 /** Tokens and clients: lifetimes, in seconds. */

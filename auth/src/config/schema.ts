@@ -137,6 +137,30 @@ export const settings = {
       secret: true,
     },
   },
+  REDIS_SENTINELS: {
+    type: optionalString.refine(
+      (v) => v === undefined || v.split(',').every((e) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(e.trim())),
+      'must be host:port pairs separated by commas',
+    ),
+    doc: {
+      group: 'Storage',
+      doc: "Redis Sentinel: comma-separated `host:port` of the sentinels. The gateway asks them for the current master of REDIS_SENTINEL_NAME, and follows a failover by itself. REDIS_URL then gives only the master's password and database (`redis://:password@sentinel/0`; its host is not used).",
+      example: 'sentinel-1:26379,sentinel-2:26379,sentinel-3:26379',
+    },
+  },
+  REDIS_SENTINEL_NAME: {
+    type: z.string().trim().min(1),
+    default: 'mymaster',
+    doc: { group: 'Storage', doc: 'The master name the sentinels monitor (`sentinel monitor <name> …`).' },
+  },
+  REDIS_SENTINEL_PASSWORD: {
+    type: optionalString,
+    doc: {
+      group: 'Storage',
+      doc: "Password of the sentinels themselves (their `requirepass`), when they have one; the master's is in REDIS_URL.",
+      secret: true,
+    },
+  },
   REDIS_PASSWORD: {
     type: optionalString,
     doc: {

@@ -13,6 +13,11 @@ export interface RedisStoreOptions {
   url: string;
   keyPrefix: string;
   logger?: Logger;
+  /**
+   * Redis Sentinel (REDIS_SENTINELS): the master is whichever the sentinels name; `url` then gives
+   * only the master's password and database.
+   */
+  sentinel?: { sentinels: { host: string; port: number }[]; name: string; password?: string };
 }
 
 /**
@@ -27,6 +32,18 @@ export class StorageUnavailable extends Error {
     this.name = 'StorageUnavailable';
     this.kind = kind;
   }
+}
+
+/** The master's password, user name and database from REDIS_URL, for a connection through sentinels. */
+function sentinelCredentials(url: string): { password?: string; username?: string; db?: number } {
+  const parsed = URL.parse(url);
+  if (!parsed) return {};
+  const db = Number(parsed.pathname.slice(1) || '0');
+  return {
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(Number.isInteger(db) ? { db } : {}),
+  };
 }
 
 /** A Redis URL fit for a log line: its password (and user name) replaced by ***. */
@@ -100,22 +117,41 @@ export class RedisStore implements Store {
   /** By full (prefixed) channel name. */
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly url: string;
+  /** What Redis this is, for a log line: the URL without its password, or the sentinels' master. */
+  private readonly where: string;
   /** Until the first connection, errors are the startup's to report (connected()), once. */
   private everReady = false;
 
   constructor(options: RedisStoreOptions) {
     this.url = options.url;
+    this.where = options.sentinel
+      ? `the master "${options.sentinel.name}" of the sentinels ${options.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
+      : redactRedisUrl(options.url);
     this.prefix = options.keyPrefix;
     this.logger = options.logger;
-    this.client = new Redis(options.url, {
+    const sentinel = options.sentinel && {
+      sentinels: options.sentinel.sentinels,
+      name: options.sentinel.name,
+      ...(options.sentinel.password ? { sentinelPassword: options.sentinel.password } : {}),
+      ...sentinelCredentials(options.url),
+      // A failover: the old master, if it comes back, is a replica and refuses writes: reconnect
+      // (ioredis asks the sentinels again) and send the command again.
+      reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
+      // How long the sentinels may take to name a master before a connection attempt fails.
+      sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    };
+    const connection = {
       // While Redis is unreachable, a command fails after two reconnection attempts (a second or
       // two) instead of queueing for ever; reconnection keeps being tried at most a second apart.
       maxRetriesPerRequest: 2,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
       enableReadyCheck: true,
       // Commands issued in the same tick share one write (the /verify miss path under load).
       enableAutoPipelining: true,
-    }) as ScriptedRedis;
+    };
+    this.client = (
+      sentinel ? new Redis({ ...connection, ...sentinel }) : new Redis(options.url, connection)
+    ) as ScriptedRedis;
     this.client.defineCommand('storeIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
     this.client.defineCommand('storeAddToSet', { numberOfKeys: 1, lua: ADD_TO_SET_LUA });
     this.watch(this.client, 'commands');
@@ -254,7 +290,7 @@ export class RedisStore implements Store {
    */
   async connected(timeoutMs: number, onWaiting?: (message: string) => void): Promise<void> {
     if (this.client.status === 'ready') return;
-    const where = redactRedisUrl(this.url);
+    const where = this.where;
     let last: Error | undefined;
     await new Promise<void>((resolve, reject) => {
       const waiting = setTimeout(() => onWaiting?.(`waiting for Redis at ${where}`), 1000);
