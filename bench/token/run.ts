@@ -70,14 +70,17 @@ async function measure(grace: number): Promise<{ rate: number; p50: number; p99:
     const flows: FlowResult[] = [];
     for (let i = 0; i < CHAINS; i++) flows.push(await runFlow({ base: url, github, person: new Person(url, github) }));
     const latencies: number[] = [];
+    // Each chain's current refresh token, carried from the warm-up into the measurement.
+    const current = new Map(flows.map((f) => [f, f.token!.body.refresh_token!]));
     const chain = async (flow: FlowResult, until: number) => {
-      let token = flow.token!.body.refresh_token!;
+      let token = current.get(flow)!;
       while (Date.now() < until) {
         const started = performance.now();
         const r = await tokenRequest(url, flow.auth, { grant_type: 'refresh_token', refresh_token: token });
         if (r.status !== 200) throw new Error(`refresh answered ${r.status}: ${JSON.stringify(r.body)}`);
         latencies.push(performance.now() - started);
         token = r.body.refresh_token!;
+        current.set(flow, token);
       }
     };
     await Promise.all(flows.map((f) => chain(f, Date.now() + 2_000))); // warm-up
