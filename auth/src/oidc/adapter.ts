@@ -41,6 +41,16 @@ function endedGrant(payload: Json | undefined): { accountId: string; resources: 
 }
 
 export function createAdapterClass(store: Store, options: AdapterOptions) {
+  /** A grant's record gone, every replica told, the upstream authorizations it held ended. */
+  async function endGrant(grantId: string): Promise<void> {
+    const key = modelKey('Grant', grantId);
+    const ended = options.grantEnded ? endedGrant(await store.get<Json>(key)) : undefined;
+    await store.delete(key, consumedKey(key));
+    // Every replica's /verify cache hears of it after the grant is gone from storage.
+    await options.feed.grantRevoked(grantId);
+    if (ended) await options.grantEnded!(ended);
+  }
+
   return class StoreAdapter implements Adapter {
     readonly name: string;
 
@@ -96,11 +106,16 @@ export function createAdapterClass(store: Store, options: AdapterOptions) {
 
     async destroy(id: string): Promise<void> {
       const key = modelKey(this.name, id);
-      const ended = this.name === 'Grant' && options.grantEnded ? endedGrant(await store.get<Json>(key)) : undefined;
+      if (this.name === 'RefreshToken') {
+        // A refresh token is destroyed only when its grant ends (RFC 7009 revocation, reuse of a
+        // rotated one: RFC 9700 §4.14.2), and oidc-provider destroys the token first, the grant
+        // next. The grant goes first here: a crash in between leaves a refresh token whose grant
+        // is gone (refused), never a grant whose access tokens work on without it.
+        const grantId = ((await store.get<Json>(key)) as { grantId?: unknown } | undefined)?.grantId;
+        if (typeof grantId === 'string') await endGrant(grantId);
+      }
+      if (this.name === 'Grant') return endGrant(id);
       await store.delete(key, consumedKey(key));
-      // Every replica's /verify cache hears of it after the grant is gone from storage.
-      if (this.name === 'Grant') await options.feed.grantRevoked(id);
-      if (ended) await options.grantEnded!(ended);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
