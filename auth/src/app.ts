@@ -25,6 +25,7 @@ import type { Logger } from './log.ts';
 import { AccessTokenVerifier } from './oidc/access-tokens.ts';
 import { Accounts } from './oidc/accounts.ts';
 import { RefreshReplay } from './oidc/refresh-replay.ts';
+import { registrationLimit } from './oidc/registration-limit.ts';
 import { isStorageOutage, STORAGE_OUTAGE_DESCRIPTION } from './storage/outage.ts';
 import { revokeClientGrants, type GrantEnded } from './oidc/adapter.ts';
 import { Consents } from './oidc/consents.ts';
@@ -267,6 +268,11 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   app.get('/authorize', shaped.query('authorize'));
   app.post('/authorize', shaped.form('authorize'));
   app.post('/token', shaped.form('token'));
+  // RFC 7591 registration: at most REGISTRATION_LIMIT an hour from one address.
+  const limited = registrationLimit(store, config.registrationLimit, logger);
+  app.post('/register', (req, _res, next) => {
+    limited(req).then(() => next(), next);
+  });
   // Anything else with a declared body over the provider's limit: 413 before it is read.
   app.use((req, _res, next) => {
     const length = Number(req.headers['content-length']);

@@ -68,6 +68,20 @@ export class ContentTooLargeError extends GatewayError {
   readonly status = 413;
 }
 
+// RFC 6585 §4: too many requests from one address; the body keeps the OAuth shape.
+export class TooManyRequestsError extends GatewayError {
+  readonly code = 'too_many_requests';
+  readonly status = 429;
+  readonly retryAfter: number;
+  constructor(description: string, retryAfter: number) {
+    super(description);
+    this.retryAfter = retryAfter;
+  }
+  override headers(): Record<string, string> {
+    return { 'retry-after': String(this.retryAfter) };
+  }
+}
+
 // RFC 6749 §4.1.2.1: a dependency (storage) is down; try again shortly.
 export class TemporarilyUnavailableError extends GatewayError {
   readonly code = 'temporarily_unavailable';

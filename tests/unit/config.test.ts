@@ -60,6 +60,7 @@ describe('defaults', () => {
       refreshTokenLifetime: 2592000,
       refreshReuseGrace: 30,
       clientLifetime: 7776000,
+      registrationLimit: 100,
       sessionLifetime: 86400,
       signingKeyPem: undefined,
       cookieSecrets: undefined,

@@ -287,6 +287,8 @@ function lifetimes(raw: Settings) {
     /** REFRESH_TOKEN_REUSE_GRACE, seconds (oidc/refresh-replay.ts). */
     refreshReuseGrace: raw.REFRESH_TOKEN_REUSE_GRACE,
     clientLifetime: raw.CLIENT_LIFETIME,
+    /** REGISTRATION_LIMIT: registrations per address per hour (oidc/registration-limit.ts). */
+    registrationLimit: raw.REGISTRATION_LIMIT,
     sessionLifetime: raw.SESSION_LIFETIME,
   };
 }

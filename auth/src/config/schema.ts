@@ -322,6 +322,17 @@ export const settings = {
       doc: 'Seconds during which a refresh token just rotated, sent again by the same client with the same scope, gets the same answer as its first use (clients that refresh twice at once or retry a lost answer stay signed in); only the direct predecessor, and only while its successor is unused. After it, reuse revokes the grant. 0: strict rotation.',
     },
   },
+  REGISTRATION_LIMIT: {
+    type: z
+      .string()
+      .regex(/^\d+$/, 'must be a whole number')
+      .transform((v) => Number.parseInt(v, 10)),
+    default: '100',
+    doc: {
+      group: 'Tokens and clients',
+      doc: "Dynamic client registrations (RFC 7591) accepted from one address per hour, counted in storage across replicas; more are answered 429 with Retry-After, and logged once per address and hour. Loopback addresses are not counted (`npm start` on one machine). 0: no limit. The address is the client's as the edge saw it (TRUST_PROXY).",
+    },
+  },
   CLIENT_LIFETIME: {
     type: seconds,
     default: '7776000',

@@ -52,6 +52,9 @@ export const upstreamClientKey = (service: string, issuer: string): string => `u
 export const refreshAnswerKey = (hash: string): string => `refresh:answer:${hash}`;
 export const refreshLockKey = (hash: string): string => `refresh:lock:${hash}`;
 
+// Registrations counted per address and hour (oidc/registration-limit.ts)
+export const registrationCountKey = (address: string, hour: number): string => `limit:register:${address}:${hour}`;
+
 // Keys
 export const SIGNING_KEYS_KEY = 'keys:signing';
 export const COOKIE_SECRETS_KEY = 'keys:cookies';
