@@ -277,11 +277,8 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
         failures.delete('user');
         return sendJson(res, status, { message: 'Server Error', documentation_url: DOCS });
       }
-      const auth = /^(?:bearer|token)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      const grant = auth ? tokens.get(auth[1]!) : undefined;
-      const user = grant && users.find((u) => u.id === grant.userId);
-      if (!grant || !user)
-        return sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
+      const { grant, user } = tokenOwner(req);
+      if (!grant || !user) return badCredentials(res);
       if (url.pathname === '/api/v3/user') return sendJson(res, 200, userJson(user));
       // Without the user:email (or user) scope GitHub answers 404 here.
       const scopes = grant.scope.split(',');
@@ -296,6 +293,15 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
 
     return notFound(res);
   }
+
+  /** The access token's grant and user (`Authorization: Bearer|token <token>`), when it is one. */
+  function tokenOwner(req: IncomingMessage) {
+    const auth = /^(?:bearer|token)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const grant = auth ? tokens.get(auth[1]!) : undefined;
+    return { grant, user: grant && users.find((u) => u.id === grant.userId) };
+  }
+  const badCredentials = (res: ServerResponse) =>
+    sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
 
   /** https://docs.github.com/en/rest/orgs/members and /teams, as far as the gateway reads them. */
   function memberships(req: IncomingMessage, res: ServerResponse, url: URL, memberCheck: RegExpExecArray | null) {
@@ -313,11 +319,8 @@ ${form('', '<button type="submit" name="authorize" value="0">Cancel</button>')}`
       }
       return sendJson(res, status, { message: 'Server Error', documentation_url: DOCS });
     }
-    const auth = /^(?:bearer|token)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const grant = auth ? tokens.get(auth[1]!) : undefined;
-    const user = grant && users.find((u) => u.id === grant.userId);
-    if (!grant || !user)
-      return sendJson(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
+    const { grant, user } = tokenOwner(req);
+    if (!grant || !user) return badCredentials(res);
     const login = user.login.toLowerCase();
     const readOrg = grant.scope.split(',').some((s) => s === 'read:org' || s === 'admin:org');
     if (memberCheck) {

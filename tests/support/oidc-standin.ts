@@ -11,7 +11,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { type AdapterPayload } from 'oidc-provider';
+import { memoryAdapter } from './memory-adapter.ts';
 import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 
 export interface OidcUser {
@@ -73,44 +74,18 @@ export async function startOidcStandin(options: { users: OidcUser[] }): Promise<
   let lastIdToken: string | undefined;
   const requests: string[] = [];
 
-  const models = new Map<string, Map<string, AdapterPayload>>();
-  const table = (name: string) => models.get(name) ?? models.set(name, new Map()).get(name)!;
-  class MemoryAdapter implements Adapter {
-    private readonly name: string;
-    constructor(name: string) {
-      this.name = name;
-    }
-    async upsert(id: string, payload: AdapterPayload) {
-      table(this.name).set(id, payload);
-    }
-    async find(id: string) {
-      if (this.name === 'Client' && id === clientId) {
-        return {
-          client_id: clientId,
-          client_secret: clientSecret,
-          redirect_uris: [redirectUri],
-          token_endpoint_auth_method: 'client_secret_basic',
-        } as AdapterPayload;
-      }
-      return table(this.name).get(id);
-    }
-    async findByUid(uid: string) {
-      return [...table(this.name).values()].find((p) => p.uid === uid);
-    }
-    async findByUserCode(code: string) {
-      return [...table(this.name).values()].find((p) => p.userCode === code);
-    }
-    async consume(id: string) {
-      const p = table(this.name).get(id);
-      if (p) p.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) {
-      table(this.name).delete(id);
-    }
-    async revokeByGrantId(grantId: string) {
-      for (const t of models.values()) for (const [id, p] of t) if (p.grantId === grantId) t.delete(id);
-    }
-  }
+  const MemoryAdapter = memoryAdapter(new Map(), {
+    // The gateway's client: its redirect URI is known once the gateway listens (setRedirectUri).
+    find: (model, id) =>
+      model === 'Client' && id === clientId
+        ? ({
+            client_id: clientId,
+            client_secret: clientSecret,
+            redirect_uris: [redirectUri],
+            token_endpoint_auth_method: 'client_secret_basic',
+          } as AdapterPayload)
+        : undefined,
+  });
 
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -13,7 +13,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { type AdapterPayload } from 'oidc-provider';
+import { memoryAdapter } from './memory-adapter.ts';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
@@ -68,35 +69,11 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
   // Storage the test can see into: every model by name and id.
   const models = new Map<string, Map<string, AdapterPayload>>();
   const table = (name: string) => models.get(name) ?? models.set(name, new Map()).get(name)!;
-  class StandinAdapter implements Adapter {
-    private readonly name: string;
-    constructor(name: string) {
-      this.name = name;
-    }
-    async upsert(id: string, payload: AdapterPayload) {
-      table(this.name).set(id, payload);
-      if (['AccessToken', 'RefreshToken', 'ClientCredentials'].includes(this.name)) everIssued.add(id);
-    }
-    async find(id: string) {
-      return table(this.name).get(id);
-    }
-    async findByUid(uid: string) {
-      return [...table(this.name).values()].find((p) => p.uid === uid);
-    }
-    async findByUserCode(code: string) {
-      return [...table(this.name).values()].find((p) => p.userCode === code);
-    }
-    async consume(id: string) {
-      const p = table(this.name).get(id);
-      if (p) p.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) {
-      table(this.name).delete(id);
-    }
-    async revokeByGrantId(grantId: string) {
-      for (const t of models.values()) for (const [id, p] of t) if (p.grantId === grantId) t.delete(id);
-    }
-  }
+  const StandinAdapter = memoryAdapter(models, {
+    onUpsert: (model, id) => {
+      if (['AccessToken', 'RefreshToken', 'ClientCredentials'].includes(model)) everIssued.add(id);
+    },
+  });
 
   // oidc-provider's notes about its development conveniences (its own login pages, development
   // keys, default policies): this stand-in uses them on purpose, so they are not printed.
