@@ -61,6 +61,8 @@ interface Pooled {
   idleTimer?: NodeJS.Timeout;
   /** When a request of its user last chose it (ms, performance.now()). */
   lastUsed: number;
+  /** Ended for idleness, its process on the way out: never chosen again. */
+  closing?: boolean;
 }
 
 /** A child in the pool: starting (`ready` pending), or ready (`pooled` set). */
@@ -113,16 +115,19 @@ export class ModernPool {
     const identity = callerIdentity(headers);
     let list = this.byUser.get(identity.id);
     if (!list) this.byUser.set(identity.id, (list = []));
-    const ready = list
+    // A child ending (idle, or its process gone before its transport said so) is never chosen,
+    // nor counted against the user's children: its entry leaves when the transport closes.
+    const live = list.filter((e) => !e.pooled || (e.pooled.child.running && !e.pooled.closing));
+    const ready = live
       .map((e) => e.pooled)
       .filter((p): p is Pooled => p !== undefined)
       .sort((a, b) => a.pending - b.pending);
     let chosen: Promise<Pooled> | undefined;
     if (ready[0] && ready[0].pending === 0) chosen = Promise.resolve(ready[0]);
-    else if (list.length < this.config.modernChildrenPerUser && this.size < this.config.maxSessions) {
+    else if (live.length < this.config.modernChildrenPerUser && this.size < this.config.maxSessions) {
       chosen = this.start(identity, list);
     } else if (ready[0]) chosen = Promise.resolve(ready[0]);
-    else if (list[0]) chosen = list[0].ready;
+    else if (live[0]) chosen = live[0].ready;
     if (!chosen) {
       if (!list.length) this.byUser.delete(identity.id);
       throw new PoolRefusal(
@@ -225,6 +230,7 @@ export class ModernPool {
       // A request still in flight is activity; the request timeout bounds it.
       if (pooled.pending > 0) return this.armIdle(pooled, this.config.idleTimeoutMs);
       if (left > 0) return this.armIdle(pooled, left);
+      pooled.closing = true;
       void pooled.client.close();
     }, ms);
     pooled.idleTimer.unref();
