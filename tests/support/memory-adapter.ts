@@ -1,5 +1,5 @@
 /**
- * oidc-provider's storage for the stand-ins that are oidc-provider (tests/support/upstream-standin.ts,
+ * oidc-provider's storage (and quiet) for the stand-ins that are oidc-provider (tests/support/upstream-standin.ts,
  * oidc-standin.ts): every model in memory, where the test can see into it. `onUpsert` hears of every
  * write; `find` may answer for a model first (a client configured at runtime).
  */
@@ -43,5 +43,24 @@ export function memoryAdapter(
     async revokeByGrantId(grantId: string) {
       for (const t of models.values()) for (const [id, p] of t) if (p.grantId === grantId) t.delete(id);
     }
+  };
+}
+
+/**
+ * oidc-provider's notes about its development conveniences (development keys, default policies),
+ * printed while a Provider is made: the stand-ins use them on purpose, so they are not printed.
+ * Returns what puts the console back.
+ */
+export function quietOidcProviderNotes(): () => void {
+  const { warn, info } = console;
+  const quiet =
+    (print: (...a: unknown[]) => void) =>
+    (...args: unknown[]) =>
+      String(args[0]).startsWith('oidc-provider ') ? undefined : print(...args);
+  console.warn = quiet(warn);
+  console.info = quiet(info);
+  return () => {
+    console.warn = warn;
+    console.info = info;
   };
 }

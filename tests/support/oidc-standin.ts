@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider, { type AdapterPayload } from 'oidc-provider';
-import { memoryAdapter } from './memory-adapter.ts';
+import { memoryAdapter, quietOidcProviderNotes } from './memory-adapter.ts';
 import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 
 export interface OidcUser {
@@ -93,15 +93,8 @@ export async function startOidcStandin(options: { users: OidcUser[] }): Promise<
   const cookieKeys = [randomBytes(32).toString('base64url')];
   let key = newKey();
 
-  const { warn, info } = console;
-  const quiet =
-    (print: (...a: unknown[]) => void) =>
-    (...args: unknown[]) =>
-      String(args[0]).startsWith('oidc-provider ') ? undefined : print(...args);
-  console.warn = quiet(warn);
-  console.info = quiet(info);
-
   function makeProvider(): Provider {
+    const restoreConsole = quietOidcProviderNotes();
     const provider = new Provider(issuer, {
       adapter: MemoryAdapter,
       jwks: { keys: [key.private] },
@@ -132,6 +125,7 @@ export async function startOidcStandin(options: { users: OidcUser[] }): Promise<
         return grant;
       },
     });
+    restoreConsole();
     return provider;
   }
   let provider = makeProvider();

@@ -14,7 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type AdapterPayload } from 'oidc-provider';
-import { memoryAdapter } from './memory-adapter.ts';
+import { memoryAdapter, quietOidcProviderNotes } from './memory-adapter.ts';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
@@ -75,15 +75,7 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     },
   });
 
-  // oidc-provider's notes about its development conveniences (its own login pages, development
-  // keys, default policies): this stand-in uses them on purpose, so they are not printed.
-  const { warn, info } = console;
-  const quiet =
-    (print: (...a: unknown[]) => void) =>
-    (...args: unknown[]) =>
-      String(args[0]).startsWith('oidc-provider ') ? undefined : print(...args);
-  console.warn = quiet(warn);
-  console.info = quiet(info);
+  const restoreConsole = quietOidcProviderNotes();
   const provider = new Provider(issuer, {
     adapter: StandinAdapter,
     clients: [
@@ -134,8 +126,7 @@ export async function startUpstreamStandin(options: UpstreamStandinOptions): Pro
     },
     rotateRefreshToken: true,
   });
-  console.warn = warn;
-  console.info = info;
+  restoreConsole();
   provider.on('server_error', (_ctx, err) => console.error('upstream stand-in:', err));
   const requests: string[] = [];
   const asHandler = provider.callback();
