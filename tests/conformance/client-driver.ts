@@ -17,6 +17,7 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
@@ -24,7 +25,6 @@ import { createAuthService } from '../../auth/src/app.ts';
 import { loadConfig } from '../../auth/src/config/load.ts';
 import { createEdge } from '../../auth/src/edge/edge.ts';
 import { remoteUpstream } from '../../auth/src/edge/children.ts';
-import { freePort } from '../../auth/src/http/free-port.ts';
 import { LocalUser } from '../../auth/src/identity/local.ts';
 import { createLogger } from '../../auth/src/log.ts';
 import { MemoryStore } from '../../auth/src/storage/memory.ts';
@@ -63,7 +63,14 @@ export function upstreamSettings(serverUrl: string, context: Record<string, unkn
 async function main(): Promise<void> {
   const serverUrl = process.argv.at(-1) ?? '';
   const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? '{}') as Record<string, unknown>;
-  const port = await freePort();
+  // Bound before the port is known to the configuration: the suite runs its scenarios in
+  // parallel, and a port picked then released (freePort) could be taken by another driver first.
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
   const publicUrl = `http://localhost:${port}`;
   const config = loadConfig({
     PUBLIC_URL: publicUrl,
@@ -76,10 +83,10 @@ async function main(): Promise<void> {
   const store = new MemoryStore();
   const auth = await createAuthService({ config, store, logger, localUser: new LocalUser({ password: PASSWORD }) });
   const upstreams = new Map(config.services.map((s) => [s.name, remoteUpstream(s.upstreamUrl!, s.remote)]));
-  const server = createServer(
+  server.on(
+    'request',
     createEdge({ config, decider: auth.decider, auth: auth.app, upstreams, remotes: auth.upstreams, logger }),
   );
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const [browser, callback] = await Promise.all([launchBrowser(), startCallbackServer()]);
   try {
     const provider = new TestOAuthProvider('conformance driver', callback.url);

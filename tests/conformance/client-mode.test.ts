@@ -58,7 +58,9 @@ function run(args: string[], dir: string): Promise<string> {
     // The CLI exits 1 when a scenario fails: the verdict is in the results directory.
     execFile(
       process.execPath,
-      [CONFORMANCE, 'client', '--command', `${process.execPath} ${DRIVER}`, ...args, '-o', dir],
+      // Each scenario's client runs a gateway and a Chromium; with the whole suite in parallel on
+      // two cores, the CLI's default 30 s is too short for the slowest.
+      [CONFORMANCE, 'client', '--command', `${process.execPath} ${DRIVER}`, '--timeout', '120000', ...args, '-o', dir],
       { timeout: 240_000, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
       (_err, stdout, stderr) => resolve(`${stdout}\n${stderr}`),
     );
@@ -80,12 +82,13 @@ function problems(dir: string): Map<string, string[]> {
     const file = join(root, entry, 'checks.json');
     if (!existsSync(file)) continue;
     const checks = JSON.parse(readFileSync(file, 'utf8')) as Check[];
-    found.set(
-      scenario,
-      checks
-        .filter((c) => c.status !== 'SUCCESS' && c.status !== 'INFO' && !NOT_APPLICABLE[`${scenario}:${c.id}`])
-        .map((c) => `${c.id}: ${c.status} ${c.description ?? ''}`),
-    );
+    const failed = checks
+      .filter((c) => c.status !== 'SUCCESS' && c.status !== 'INFO' && !NOT_APPLICABLE[`${scenario}:${c.id}`])
+      .map((c) => `${c.id}: ${c.status} ${c.description ?? ''}`);
+    // What the driver said (the gateway's warnings, its error), so that a failure explains itself.
+    const stderr = join(root, entry, 'stderr.txt');
+    if (failed.length && existsSync(stderr)) failed.push(`driver stderr: ${readFileSync(stderr, 'utf8').slice(-3000)}`);
+    found.set(scenario, failed);
   }
   return found;
 }

@@ -28,6 +28,7 @@ export function launchBrowser(): Promise<Browser> {
 /** A fresh page (own cookies) at the size of the committed screenshots. */
 export async function newPage(browser: Browser): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, colorScheme: 'light' });
+  context.setDefaultNavigationTimeout(60_000); // as navigate() below: a loaded machine is slow, not wrong
   return context.newPage();
 }
 
@@ -94,7 +95,9 @@ export async function authorizeInBrowser(
   };
   /** Runs an action that navigates, and waits for the next document to load. */
   const navigate = async (action: () => Promise<unknown>) => {
-    const loaded = page.waitForEvent('load', { timeout: 15_000 });
+    // Generous: the conformance suite runs fourteen gateways and Chromiums at once on two cores.
+    const loaded = page.waitForEvent('load', { timeout: 60_000 });
+    loaded.catch(() => undefined); // awaited below; when the action throws, its error is the one
     await action();
     await loaded;
   };
