@@ -46,6 +46,7 @@ import { TokenCache } from './verify/token-cache.ts';
 import { clientMetadataDocument } from './upstream/registration.ts';
 import { loadUpstreamKey } from './upstream/token-vault.ts';
 import { upstreamMetrics } from './upstream/metrics.ts';
+import { limitLogOf } from '../../contracts/limit-log.ts';
 import { EDGE_ANSWER_PREFIX, upstreamEdgeAnswers } from './upstream/edge-answers.ts';
 import { CLIENT_DOCUMENT_PREFIX, hasUpstreamAuth, UPSTREAM_CALLBACK_PATH, Upstreams } from './upstream/upstreams.ts';
 
@@ -282,6 +283,8 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const wire = toWire(err, logger);
+    if (wire.status === 413)
+      limitLogOf(logger).hit('request body size', req.ip ?? '-', { maxBytes: BODY_LIMIT, path: req.path });
     if (res.headersSent) return void res.end();
     if (req.path.startsWith('/interaction/') || req.path.startsWith('/callback/')) {
       res

@@ -10,6 +10,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { answerClientErrors } from '../../contracts/client-errors.ts';
+import { limitLogOf } from '../../contracts/limit-log.ts';
 import { CATALOGUE } from '../../mcp-services/catalogue.ts';
 import type { AuthService } from './app.ts';
 import { boot, localLoginText, onShutdown } from './boot.ts';
@@ -93,9 +95,11 @@ function fail(msg: string, err?: unknown): Promise<never> {
     .then(() => process.exit(1));
 }
 
+// Requests the HTTP parser refuses (headers over 16 KiB: 431), answered and logged once.
+const limits = limitLogOf(logger);
 if (caddy) {
   // The auth service on its own loopback port: Caddy's upstream for its routes and for /verify.
-  const auth = createServer(service.handler);
+  const auth = answerClientErrors(createServer(service.handler), 'oauth', limits);
   // Longer than Caddy keeps an idle upstream connection (edge/caddy.ts): Caddy closes first.
   auth.keepAliveTimeout = 120_000;
   auth.headersTimeout = 121_000;
@@ -119,15 +123,19 @@ if (caddy) {
     await closeServer(auth);
   };
 } else {
-  const server = createServer(
-    createEdge({
-      config,
-      decider: service.decider,
-      auth: service.app,
-      upstreams: services.upstreams,
-      ...(service.upstreams ? { remotes: service.upstreams } : {}),
-      logger,
-    }),
+  const server = answerClientErrors(
+    createServer(
+      createEdge({
+        config,
+        decider: service.decider,
+        auth: service.app,
+        upstreams: services.upstreams,
+        ...(service.upstreams ? { remotes: service.upstreams } : {}),
+        logger,
+      }),
+    ),
+    'oauth',
+    limits,
   );
   // Long-lived SSE streams: no idle timeout on the edge's sockets.
   server.timeout = 0;

@@ -3,11 +3,14 @@
  * /verify for ForwardAuth, /health. (`npm start` runs auth/src/embedded.ts instead.)
  */
 import { createServer } from 'node:http';
+import { answerClientErrors } from '../../contracts/client-errors.ts';
+import { limitLogOf } from '../../contracts/limit-log.ts';
 import { boot, localLoginText, onShutdown } from './boot.ts';
 import { writeAfterLogs } from './log.ts';
 
 const { config, logger, store, service } = await boot();
-const server = createServer(service.handler);
+// Requests the HTTP parser refuses (headers over 16 KiB: 431) get an OAuth error, logged once.
+const server = answerClientErrors(createServer(service.handler), 'oauth', limitLogOf(logger));
 // Traefik keeps an idle connection to a backend for 90 s (serversTransport idleConnTimeout; its
 // ForwardAuth client, Go's default transport, likewise). The side that closes an idle connection
 // must be Traefik, or it may send a request (every /verify) on a connection the moment auth closes

@@ -63,7 +63,8 @@ export function edgeSecretFromEnv(env: Record<string, string | undefined>, host:
 /** What the guard logs through: pino's `info(fields, msg)` and `warn(msg)` fit. */
 export interface EdgeGuardLog {
   info(fields: Record<string, unknown>, msg: string): void;
-  warn(msg: string): void;
+  /** A message, or fields and a message (pino's two forms). */
+  warn(fieldsOrMessage: Record<string, unknown> | string, msg?: string): void;
 }
 
 /**

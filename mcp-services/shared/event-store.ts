@@ -7,8 +7,9 @@
  *
  * One store per session (the native services' and the stdio proxy's), so a replay can only ever
  * be of that session's own streams, and sessions are bound to their user. Bounded: at most
- * `eventsPerStream` events a stream (the oldest dropped first) and `streams` streams (the least
- * recently written dropped first). Event ids are random, so they cannot be guessed.
+ * `eventsPerStream` events a stream (the oldest dropped first), `streams` streams (the least
+ * recently written dropped first), and `bytes` in all (the oldest events of the least recently
+ * written streams dropped first). Event ids are random, so they cannot be guessed.
  * In memory: a restart of the service ends its sessions anyway.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,13 +19,20 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 export interface EventStoreLimits {
   eventsPerStream: number;
   streams: number;
+  /** Bytes of messages (as JSON) held in all, the oldest events of the least recent streams dropped first. */
+  bytes: number;
 }
 
-export const DEFAULT_EVENT_STORE_LIMITS: EventStoreLimits = { eventsPerStream: 500, streams: 64 };
+export const DEFAULT_EVENT_STORE_LIMITS: EventStoreLimits = {
+  eventsPerStream: 500,
+  streams: 64,
+  bytes: 16 * 1024 * 1024,
+};
 
 interface Stored {
   id: EventId;
   message: JSONRPCMessage;
+  bytes: number;
 }
 
 export class SessionEventStore implements EventStore {
@@ -32,6 +40,7 @@ export class SessionEventStore implements EventStore {
   /** Streams in order of their last write (Map order: delete and set again moves one last). */
   private readonly streams = new Map<StreamId, Stored[]>();
   private readonly streamOf = new Map<EventId, StreamId>();
+  private bytes = 0;
 
   constructor(limits: EventStoreLimits = DEFAULT_EVENT_STORE_LIMITS) {
     this.limits = limits;
@@ -42,15 +51,29 @@ export class SessionEventStore implements EventStore {
     const events = this.streams.get(streamId) ?? [];
     this.streams.delete(streamId);
     this.streams.set(streamId, events);
-    events.push({ id, message });
+    const bytes = Buffer.byteLength(JSON.stringify(message));
+    events.push({ id, message, bytes });
+    this.bytes += bytes;
     this.streamOf.set(id, streamId);
-    if (events.length > this.limits.eventsPerStream) this.streamOf.delete(events.shift()!.id);
+    if (events.length > this.limits.eventsPerStream) this.forget(events.shift()!);
     if (this.streams.size > this.limits.streams) {
       const [oldest, dropped] = this.streams.entries().next().value as [StreamId, Stored[]];
       this.streams.delete(oldest);
-      for (const e of dropped) this.streamOf.delete(e.id);
+      for (const e of dropped) this.forget(e);
+    }
+    while (this.bytes > this.limits.bytes) {
+      const first = this.streams.entries().next().value as [StreamId, Stored[]] | undefined;
+      if (!first) break;
+      const dropped = first[1].shift();
+      if (dropped) this.forget(dropped);
+      if (!first[1].length) this.streams.delete(first[0]);
     }
     return id;
+  }
+
+  private forget(event: Stored): void {
+    this.streamOf.delete(event.id);
+    this.bytes -= event.bytes;
   }
 
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
@@ -74,5 +97,10 @@ export class SessionEventStore implements EventStore {
   /** Events held, for tests and /health. */
   get size(): number {
     return this.streamOf.size;
+  }
+
+  /** Bytes of the messages held. */
+  get heldBytes(): number {
+    return this.bytes;
   }
 }

@@ -119,6 +119,25 @@ test('a second service with the same browser: consent again (new service), no lo
   await client.close();
 });
 
+test('request headers over 16 KiB get 431 and bodies over the limit 413, spec-shaped, each limit logged once', async () => {
+  const big = { 'x-big': 'z'.repeat(20 * 1024) };
+  for (let i = 0; i < 3; i++) {
+    for (const path of ['/token', '/echo-stateful/mcp']) {
+      const res = await fetch(`${stack.url}${path}`, { method: 'POST', headers: big, body: 'a=b' });
+      expect(res.status).toBe(431);
+      expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+    }
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const res = await fetch(`${stack.url}/token`, { method: 'POST', headers: form, body: 'a='.padEnd(60 * 1024, 'b') });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+  }
+  const lines = (limit: string) => stack.logs().filter((l) => l.msg === `limit reached: ${limit}`);
+  expect(lines('request header size')).toHaveLength(1);
+  expect(lines('request body size')).toHaveLength(1);
+  expect((await fetch(`${stack.url}/.well-known/oauth-authorization-server`)).status).toBe(200);
+});
+
 test('internal paths are not reachable through the edge', async () => {
   for (const path of ['/verify', '/metrics', '/verify?x=1']) {
     const res = await fetch(`${stack.url}${path}`, { headers: { 'x-forwarded-uri': '/echo-stateful/mcp' } });

@@ -124,7 +124,7 @@ describe('SessionEventStore', () => {
   });
 
   test('bounded: the oldest events of a stream, and the least recently written streams, go first', async () => {
-    const store = new SessionEventStore({ eventsPerStream: 3, streams: 2 });
+    const store = new SessionEventStore({ eventsPerStream: 3, streams: 2, bytes: 1024 * 1024 });
     const first = await store.storeEvent('a', message(1));
     for (const n of [2, 3, 4]) await store.storeEvent('a', message(n));
     expect(await store.getStreamIdForEventId(first)).toBeUndefined();
@@ -134,5 +134,24 @@ describe('SessionEventStore', () => {
     await store.storeEvent('c', message(7)); // three streams: b goes
     expect(await store.getStreamIdForEventId(b)).toBeUndefined();
     expect(store.size).toBe(4);
+  });
+
+  test('bounded in bytes: the oldest events of the least recently written streams go first', async () => {
+    const sized = (n: number) => ({ ...message(n), params: { n, pad: 'x'.repeat(1000) } });
+    const bytes = Buffer.byteLength(JSON.stringify(sized(1)));
+    const store = new SessionEventStore({ eventsPerStream: 500, streams: 64, bytes: bytes * 3 });
+    const a1 = await store.storeEvent('a', sized(1));
+    const a2 = await store.storeEvent('a', sized(2));
+    const b1 = await store.storeEvent('b', sized(3));
+    expect(store.heldBytes).toBe(bytes * 3);
+    const b2 = await store.storeEvent('b', sized(4)); // over: a's oldest goes
+    expect(await store.getStreamIdForEventId(a1)).toBeUndefined();
+    expect(await store.getStreamIdForEventId(a2)).toBe('a');
+    await store.storeEvent('b', sized(5)); // a's last one goes, and with it stream a
+    expect(await store.getStreamIdForEventId(a2)).toBeUndefined();
+    expect(await replayed(store, b1)).toEqual({ stream: 'b', out: [sized(4), sized(5)] });
+    expect(await store.getStreamIdForEventId(b2)).toBe('b');
+    expect(store.heldBytes).toBe(bytes * 3);
+    expect(store.size).toBe(3);
   });
 });

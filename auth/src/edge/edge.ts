@@ -15,7 +15,8 @@ import type { Upstreams } from '../upstream/upstreams.ts';
 import { chainOf, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import { proxy, withoutHopByHop, type Upstream } from './proxy.ts';
 import { remoteRequest } from './remote.ts';
-import { hasBody, mcpRequest, readMcpBody, TOO_LARGE_BODY } from './mcp-body.ts';
+import { limitLogOf } from '../../../contracts/limit-log.ts';
+import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody, TOO_LARGE_BODY } from './mcp-body.ts';
 import { normalizeTarget, routeOf, ROUTING_ANSWERS } from './routes.ts';
 
 export interface EdgeOptions {
@@ -91,6 +92,10 @@ export function createEdge(options: EdgeOptions) {
     // and a remote server's request may be sent twice (remote.ts).
     const body = hasBody(req) ? await readMcpBody(req) : Buffer.alloc(0);
     if (body === 'too large') {
+      limitLogOf(logger).hit('MCP request body size', req.socket.remoteAddress ?? '-', {
+        maxBytes: MCP_BODY_LIMIT,
+        service: name,
+      });
       json(res, 413, TOO_LARGE_BODY, withCors({}));
       return;
     }

@@ -11,7 +11,8 @@ import { ROUTING_ANSWERS } from '../edge/routes.ts';
 import { isStorageOutage } from '../storage/outage.ts';
 import type { Logger } from '../log.ts';
 import type { Decision, VerifyDecider, VerifyRequest } from './decision.ts';
-import { hasBody, mcpRequest, readMcpBody, TOO_LARGE_BODY } from '../edge/mcp-body.ts';
+import { limitLogOf } from '../../../contracts/limit-log.ts';
+import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody, TOO_LARGE_BODY } from '../edge/mcp-body.ts';
 
 const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
@@ -94,6 +95,7 @@ export function verifyHandler(decider: VerifyDecider, logger: Logger) {
   async function withBody(req: IncomingMessage, res: ServerResponse, request: VerifyRequest): Promise<void> {
     const body = await readMcpBody(req);
     if (body === 'too large') {
+      limitLogOf(logger).hit('MCP request body size', request.host ?? '-', { maxBytes: MCP_BODY_LIMIT });
       const text = JSON.stringify(TOO_LARGE_BODY);
       res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
       return;

@@ -28,6 +28,10 @@ export interface ProxyConfig {
   idleTimeoutMs: number;
   requestTimeoutMs: number;
   maxMessageBytes: number;
+  /** Client requests of one session (2026-07-28: of one child) the server has not answered yet. */
+  maxPendingRequests: number;
+  /** Bytes an event stream may hold unread by its client before it is ended (shared/bounded-stream.ts). */
+  maxStreamBufferBytes: number;
   /** How long a child gets after stdin is closed (then SIGTERM), and after SIGTERM (then SIGKILL). */
   killGraceMs: number;
   logLevel: string;
@@ -109,7 +113,7 @@ export function loadConfig(argv: string[], env: Env): ProxyConfig {
   const host = env.HOST || '127.0.0.1';
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT: "${env.PORT}" is not a port`);
-  return {
+  const config: ProxyConfig = {
     command: parseCommand(argv, env),
     host,
     port,
@@ -122,9 +126,18 @@ export function loadConfig(argv: string[], env: Env): ProxyConfig {
     idleTimeoutMs: positive(env, 'MCP_PROXY_IDLE_TIMEOUT', 900, 1000),
     requestTimeoutMs: positive(env, 'MCP_PROXY_REQUEST_TIMEOUT', 300, 1000),
     maxMessageBytes: positive(env, 'MCP_PROXY_MAX_MESSAGE_BYTES', 8 * 1024 * 1024),
+    maxPendingRequests: wholeNumber(env, 'MCP_PROXY_MAX_PENDING_REQUESTS', 64),
+    maxStreamBufferBytes: positive(env, 'MCP_PROXY_MAX_STREAM_BUFFER_BYTES', 16 * 1024 * 1024),
     killGraceMs: positive(env, 'MCP_PROXY_KILL_GRACE', 2, 1000),
     logLevel: setting(env, 'MCP_PROXY_LOG_LEVEL') ?? env.LOG_LEVEL ?? 'info',
   };
+  // A stream must be able to hold one whole message, or the largest answers could never pass.
+  if (config.maxStreamBufferBytes < config.maxMessageBytes) {
+    throw new ConfigError(
+      `MCP_PROXY_MAX_STREAM_BUFFER_BYTES (${config.maxStreamBufferBytes}) must be at least MCP_PROXY_MAX_MESSAGE_BYTES (${config.maxMessageBytes})`,
+    );
+  }
+  return config;
 }
 
 /**

@@ -6,9 +6,16 @@
  * limits. Every refusal is an HTTP status with a JSON-RPC error body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isInitializeRequest, SUPPORTED_PROTOCOL_VERSIONS, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import {
+  isInitializeRequest,
+  isJSONRPCRequest,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCRequest,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { createEdgeGuard, isLoopbackHost } from '../../shared/edge-guard.ts';
+import { LimitLog } from '../../../contracts/limit-log.ts';
 import { readJson } from '../../shared/read-json.ts';
 import { callerIdentity } from '../../shared/identity.ts';
 import type { ProxyConfig } from './config.ts';
@@ -46,9 +53,32 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export function createHandler(config: ProxyConfig, sessions: SessionManager, pool: ModernPool, logger: Logger) {
+/** The JSON-RPC requests of a body (one message, or a 2025-03-26 batch). */
+function requestsIn(body: unknown): JSONRPCRequest[] {
+  return (Array.isArray(body) ? body : [body]).filter((m): m is JSONRPCRequest => isJSONRPCRequest(m));
+}
+
+export function createHandler(
+  config: ProxyConfig,
+  sessions: SessionManager,
+  pool: ModernPool,
+  logger: Logger,
+  limits = new LimitLog(logger),
+) {
   const fromEdge = createEdgeGuard(config.edgeSecret, logger);
   const modern = modernHandler(pool);
+  /** The body, or its refusal answered (413 over the message limit, 400 not JSON). */
+  async function read(
+    req: IncomingMessage,
+    res: ServerResponse,
+    user: string,
+  ): Promise<{ value: unknown } | undefined> {
+    const body = await readJson(req, config.maxMessageBytes);
+    if (body.ok) return body;
+    if (body.status === 413) limits.hit('message size', user, { maxBytes: config.maxMessageBytes, status: 413 });
+    sendError(res, body.status, body.code, body.message);
+    return undefined;
+  }
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const origin = header(req, 'origin');
@@ -80,22 +110,33 @@ export function createHandler(config: ProxyConfig, sessions: SessionManager, poo
       if (!session) return sendError(res, 404, -32001, 'Session not found');
       sessions.touch(session);
       if (req.method !== 'POST') return session.serve(req, res);
-      const body = await readJson(req, config.maxMessageBytes);
-      if (!body.ok) return sendError(res, body.status, body.code, body.message);
+      const body = await read(req, res, identity.id);
+      if (!body) return;
+      // A bound on what one session may have the server working on: past it, 429 with the
+      // request's id (RFC 6585 §4), and the client retries once some have been answered.
+      const incoming = requestsIn(body.value);
+      if (incoming.length && session.relay.pendingCount() + incoming.length > config.maxPendingRequests) {
+        limits.hit('pending requests per session', identity.id, {
+          session: sessionId,
+          max: config.maxPendingRequests,
+          status: 429,
+        });
+        const message = `Too many requests in progress: a session may have ${config.maxPendingRequests} unanswered`;
+        return sendError(res, 429, -32000, message, incoming[0]!.id, { 'retry-after': '1' });
+      }
       return session.serve(req, res, body.value);
     }
     // No session id: a 2026-07-28 request (served by the user's pooled child, modern.ts), or an
     // initialize; other 2025 requests without it SHOULD get 400 ("Session Management").
     const missing = 'Bad Request: Mcp-Session-Id header is required (start a session with initialize)';
     if (req.method !== 'POST') return sendError(res, 400, -32000, missing);
-    const body = await readJson(req, config.maxMessageBytes);
-    if (!body.ok) return sendError(res, body.status, body.code, body.message);
+    const body = await read(req, res, identity.id);
+    if (!body) return;
     if (isModernPost(req, body.value)) return modern(req, res, body.value);
     if (version !== undefined && !PROTOCOL_VERSIONS.includes(version)) return unsupported();
     if (!isInitializeRequest(body.value)) return sendError(res, 400, -32000, missing);
     const session = sessions.open(identity);
     if ('status' in session) {
-      logger.info({ user: identity.id, status: session.status }, 'session refused');
       const retry: Record<string, string> = session.status === 503 ? { 'retry-after': '30' } : {};
       const id = (body.value as { id?: RequestId }).id ?? null;
       return sendError(res, session.status, -32000, session.message, id, retry);

@@ -18,6 +18,8 @@ import { ErrorCode, McpError, ResultSchema } from '@modelcontextprotocol/sdk/typ
 import { createMcpHandler, Server, type McpRequestContext, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Logger } from 'pino';
+import { LimitLog } from '../../../contracts/limit-log.ts';
+import { boundedResponse } from '../../shared/bounded-stream.ts';
 import { callerIdentity, headersOf } from '../../shared/identity.ts';
 import { ChildProcessTransport } from './child.ts';
 import type { ProxyConfig } from './config.ts';
@@ -79,7 +81,7 @@ async function subscribeChild(client: Client, uris: readonly string[]): Promise<
 }
 
 export class ModernPool {
-  private readonly config: ProxyConfig;
+  readonly config: ProxyConfig;
   private readonly baseEnv: Record<string, string>;
   private readonly logger: Logger;
   /** Each user's children: initialized, or starting. At most `modernChildrenPerUser`. */
@@ -89,8 +91,12 @@ export class ModernPool {
   /** Each user's notifications (notifications.ts): kept while they have children or listen. */
   private readonly channels = new Map<string, UserChannel>();
 
-  constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
+  /** Refusals and ended streams, logged once per limit and key. */
+  readonly limits: LimitLog;
+
+  constructor(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger, limits = new LimitLog(logger)) {
     this.config = config;
+    this.limits = limits;
     this.flights = new Flights(config.requestTimeoutMs);
     this.baseEnv = baseEnv;
     this.logger = logger;
@@ -130,6 +136,7 @@ export class ModernPool {
     else if (live[0]) chosen = live[0].ready;
     if (!chosen) {
       if (!list.length) this.byUser.delete(identity.id);
+      this.limits.hit('children', 'all', { max: this.config.maxSessions, status: 503 });
       throw new PoolRefusal(
         503,
         `Too many users at once: this server runs ${this.config.maxSessions} children at a time`,
@@ -354,10 +361,17 @@ async function frontServer(pool: ModernPool, ctx: McpRequestContext): Promise<Se
 export function modernHandler(pool: ModernPool) {
   // One SDK handler per user, over that user's bus: their listen streams hear only their children.
   const handlers = new WeakMap<UserChannel, ReturnType<typeof toNodeHandler>>();
-  const handlerOf = (channel: UserChannel) => {
+  const handlerOf = (channel: UserChannel, user: string) => {
     let handle = handlers.get(channel);
     if (!handle) {
-      handle = toNodeHandler(createMcpHandler((ctx) => frontServer(pool, ctx), { legacy: 'reject', bus: channel.bus }));
+      const mcp = createMcpHandler((ctx) => frontServer(pool, ctx), { legacy: 'reject', bus: channel.bus });
+      const { maxStreamBufferBytes } = pool.config;
+      handle = toNodeHandler({
+        fetch: async (request, options) =>
+          boundedResponse(await mcp.fetch(request, options), maxStreamBufferBytes, () =>
+            pool.limits.hit('stream buffer', user, { maxBytes: maxStreamBufferBytes }),
+          ),
+      });
       handlers.set(channel, handle);
     }
     return handle;
@@ -379,6 +393,15 @@ export function modernHandler(pool: ModernPool) {
       return;
     }
     const user = callerIdentity(req.headers).id;
+    // As a 2025 session's (http.ts): a bound on what one child is working on for its user.
+    if (pooled.pending >= pool.config.maxPendingRequests) {
+      pool.limits.hit('pending requests per child', user, { max: pool.config.maxPendingRequests, status: 429 });
+      const id = (body as { id?: unknown } | undefined)?.id ?? null;
+      const message = `Too many requests in progress: at most ${pool.config.maxPendingRequests} unanswered`;
+      const text = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id });
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' }).end(text);
+      return;
+    }
     const listen = body as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } };
     const uris = listen?.params?.notifications?.resourceSubscriptions;
     if (listen?.method === 'subscriptions/listen' && Array.isArray(uris)) {
@@ -387,6 +410,6 @@ export function modernHandler(pool: ModernPool) {
         uris.filter((u): u is string => typeof u === 'string'),
       );
     }
-    return chosenChild.run(pooled, () => handlerOf(pool.channelOf(user))(req, res, body));
+    return chosenChild.run(pooled, () => handlerOf(pool.channelOf(user), user)(req, res, body));
   };
 }

@@ -1,6 +1,8 @@
 /** The proxy as a whole: an HTTP server over the session manager, and its orderly stop. */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { answerClientErrors } from '../../../contracts/client-errors.ts';
+import { LimitLog } from '../../../contracts/limit-log.ts';
 import { applyKeepAlive } from '../../shared/keep-alive.ts';
 import { childBaseEnv, type ProxyConfig } from './config.ts';
 import { createHandler } from './http.ts';
@@ -24,10 +26,13 @@ export async function startProxy(
   logger: Logger,
   env: Record<string, string | undefined> = process.env,
 ): Promise<RunningProxy> {
-  const sessions = createSessionManager(config, childBaseEnv(env), logger);
+  // Every limit's refusals, logged once per limit and key (contracts/limit-log.ts).
+  const limits = new LimitLog(logger);
+  const sessions = createSessionManager(config, childBaseEnv(env), logger, limits);
   // 2026-07-28 clients: one initialized child per user (modern.ts).
-  const pool = new ModernPool(config, childBaseEnv(env), logger);
-  const server = applyKeepAlive(createServer(createHandler(config, sessions, pool, logger)));
+  const pool = new ModernPool(config, childBaseEnv(env), logger, limits);
+  const handler = createHandler(config, sessions, pool, logger, limits);
+  const server = answerClientErrors(applyKeepAlive(createServer(handler)), 'jsonrpc', limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { toNodeHandler } from '@modelcontextprotocol/node';
-import { SessionEventStore } from '../../shared/event-store.ts';
+import { LimitLog } from '../../../contracts/limit-log.ts';
+import { boundedResponse } from '../../shared/bounded-stream.ts';
+import { DEFAULT_EVENT_STORE_LIMITS, SessionEventStore } from '../../shared/event-store.ts';
 import type { Logger } from 'pino';
 import type { CallerIdentity } from '../../shared/identity.ts';
 import { ChildProcessTransport } from './child.ts';
@@ -48,7 +50,12 @@ export function identityEnv(identity: CallerIdentity): Record<string, string> {
   return env;
 }
 
-export function createSessionManager(config: ProxyConfig, baseEnv: Record<string, string>, logger: Logger) {
+export function createSessionManager(
+  config: ProxyConfig,
+  baseEnv: Record<string, string>,
+  logger: Logger,
+  limits = new LimitLog(logger),
+) {
   /** Every session, initialized or not: a slot is taken from the moment an initialize arrives. */
   const all = new Set<Session>();
   const byId = new Map<string, Session>();
@@ -76,10 +83,12 @@ export function createSessionManager(config: ProxyConfig, baseEnv: Record<string
   /** Checks the limits and prepares a session; its child starts when initialize is accepted. */
   function open(identity: CallerIdentity): Session | Refusal {
     if (all.size >= config.maxSessions) {
+      limits.hit('sessions', 'all', { max: config.maxSessions, status: 503 });
       return { status: 503, message: `Too many sessions: this server allows ${config.maxSessions} at a time` };
     }
     const mine = [...all].filter((s) => s.userId === identity.id).length;
     if (mine >= config.maxSessionsPerUser) {
+      limits.hit('sessions per user', identity.id, { max: config.maxSessionsPerUser, status: 429 });
       return {
         status: 429,
         message: `Too many sessions: each user may have ${config.maxSessionsPerUser}; end one (DELETE) or let it expire`,
@@ -96,7 +105,7 @@ export function createSessionManager(config: ProxyConfig, baseEnv: Record<string
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       // Resumable streams: a priming event id on each, Last-Event-ID replays (shared/event-store.ts).
-      eventStore: new SessionEventStore(),
+      eventStore: new SessionEventStore({ ...DEFAULT_EVENT_STORE_LIMITS, bytes: config.maxStreamBufferBytes }),
       // The session exists once initialize is accepted: spawn its server now (the initialize
       // request is handed to the relay right after this returns).
       onsessioninitialized: (id) => {
@@ -111,7 +120,12 @@ export function createSessionManager(config: ProxyConfig, baseEnv: Record<string
     const session: Session = {
       userId: identity.id,
       transport,
-      serve: toNodeHandler({ fetch: (request, options) => transport.handleRequest(request, options) }),
+      serve: toNodeHandler({
+        fetch: async (request, options) =>
+          boundedResponse(await transport.handleRequest(request, options), config.maxStreamBufferBytes, () =>
+            limits.hit('stream buffer', identity.id, { session: session.id, maxBytes: config.maxStreamBufferBytes }),
+          ),
+      }),
       child,
       relay: createRelay(transport, child, {
         requestTimeoutMs: config.requestTimeoutMs,
