@@ -8,6 +8,7 @@
  */
 import { request } from 'node:http';
 import { loadConfig, ConfigError } from '../../mcp-services/proxy/src/config.ts';
+import { modernRequest } from '../support/modern-request.ts';
 import { post, rawSession, startTestProxy, waitFor, type TestProxy } from './fixtures/harness.ts';
 
 let proxy: TestProxy;
@@ -62,6 +63,29 @@ test('pending requests per session: 429 with the request id past the bound, logg
   expect(served.status).toBe(200);
   expect(await served.text()).toContain('again');
   for (const a of aborts) a.abort();
+}, 20_000);
+
+test('2026-07-28: requests pending at the user’s child past the bound get 429 with their id, logged once', async () => {
+  const user = { 'x-user-id': 'github:7' };
+  const send = (name: string, id: number, signal?: AbortSignal) =>
+    fetch(proxy.url, { ...modernRequest('tools/call', { name, arguments: {} }, { id, headers: user }), signal });
+  expect((await send('whoami', 1)).status).toBe(200); // the child is up
+  const abort = new AbortController();
+  const hanging = [send('hang', 2, abort.signal), send('hang', 3, abort.signal)];
+  hanging.forEach((h) => h.catch(() => undefined));
+  let refused: Response | undefined;
+  for (let i = 0; i < 50 && !refused; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const res = await send('whoami', 100 + i);
+    if (res.status === 429) refused = res;
+    else await res.text();
+  }
+  expect(refused?.status).toBe(429);
+  expect(refused!.headers.get('retry-after')).toBe('1');
+  expect(await refused!.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
+  expect((await send('whoami', 200)).status).toBe(429);
+  expect(limitLines('pending requests per child')).toHaveLength(1);
+  abort.abort();
 }, 20_000);
 
 test('an event stream its client does not read is ended past the buffer bound, logged once; the session goes on', async () => {
