@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from '../../auth/src/http/free-port.ts';
+import { cpuOf } from '../proc.ts';
 import { startRedis } from '../../tests/support/redis-server.ts';
 import { alive, sampleTree, type TreeSample } from './procs.ts';
 import { buildReport, printReport, type Sample } from './report.ts';
@@ -189,7 +190,8 @@ async function main(): Promise<number> {
 
   const traffic = new Traffic(gateway.url, gateway.password);
   const samples: Sample[] = [];
-  let last = { t: 0, cpu: idleBefore.cpu, errors: 0 };
+  const selfCpu = () => cpuOf('self')?.own ?? NaN;
+  let last = { t: 0, cpu: idleBefore.cpu, self: selfCpu(), errors: 0 };
   const takeSample = async (): Promise<void> => {
     const t = traffic.rec.now();
     const tree: TreeSample = sampleTree(gateway.pid);
@@ -207,6 +209,7 @@ async function main(): Promise<number> {
       sessions: tree.sessions,
       perService: tree.perService,
       cpuPercent: ((tree.cpu - last.cpu) / (t - last.t)) * 100,
+      clientCpuPercent: ((selfCpu() - last.self) / (t - last.t)) * 100,
       load1: loadavg()[0]!,
       redisMB: await redisMemory().catch(() => NaN),
       grants: traffic.pool.size,
@@ -214,12 +217,12 @@ async function main(): Promise<number> {
       ops,
     };
     samples.push(sample);
-    last = { t, cpu: tree.cpu, errors: traffic.rec.errorCount };
+    last = { t, cpu: tree.cpu, self: selfCpu(), errors: traffic.rec.errorCount };
     const stable = sample.gateway.rss + sample.services.rss;
     const count = Object.values(ops).reduce((a, o) => a + o.n, 0);
     console.log(
       `  ${(t / 60).toFixed(1).padStart(5)} min  rss ${stable.toFixed(0)} MB (+${sample.sessions.rss.toFixed(0)} in ${sample.sessions.processes} session processes)` +
-        `  fds ${sample.gateway.fds}+${sample.services.fds}  cpu ${sample.cpuPercent.toFixed(0)}%  ${(count / (t - (samples.at(-2)?.t ?? 0))).toFixed(0)} ops/s` +
+        `  fds ${sample.gateway.fds}+${sample.services.fds}  cpu ${sample.cpuPercent.toFixed(0)}% (soak ${sample.clientCpuPercent.toFixed(0)}%)  ${(count / (t - (samples.at(-2)?.t ?? 0))).toFixed(0)} ops/s` +
         `  login p99 ${ops.login?.p99.toFixed(0) ?? '–'} ms  call p99 ${ops.mcp_call?.p99.toFixed(0) ?? '–'} ms  errors ${sample.errors}` +
         `  load ${sample.load1.toFixed(1)}`,
     );
