@@ -79,6 +79,19 @@ describe('RedisStore specifics', () => {
     expect(await raw.pubsub('CHANNELS', `${prefix}*`)).toEqual([`${prefix}events`]);
   });
 
+  test('the oidc: keys keep their names on one Redis: the hash tags are the cluster store’s alone', async () => {
+    // Data written before REDIS_CLUSTER_NODES existed reads as before (docs/storage.md, "Redis Cluster").
+    const prefix = uniquePrefix();
+    const store = open(prefix);
+    await raw.set(`${prefix}oidc:Grant:g1`, '{"accountId":"u"}');
+    await raw.set(`${prefix}oidc:RefreshToken:r1:consumed`, '1234');
+    expect(await store.getMany(['oidc:Grant:g1', 'oidc:RefreshToken:r1:consumed'])).toEqual([{ accountId: 'u' }, 1234]);
+    await store.addToSet('oidc:grant:g1', ['oidc:RefreshToken:r1']);
+    expect((await raw.keys(`${prefix}*`)).sort()).toEqual(
+      ['oidc:Grant:g1', 'oidc:RefreshToken:r1:consumed', 'oidc:grant:g1'].map((key) => prefix + key),
+    );
+  });
+
   test('stores with different prefixes see neither keys nor messages of the other', async () => {
     // 'p*' unescaped in SCAN MATCH would also match the keys of 'px'.
     const a = open('p*');

@@ -255,12 +255,35 @@ function publicAddress(raw: Settings, problems: string[]) {
   };
 }
 
-/** Storage: Redis when REDIS_URL (or REDIS_SENTINELS) is set, memory otherwise. */
-function storage(raw: Settings) {
-  const sentinels = raw.REDIS_SENTINELS?.split(',').map((entry) => {
+/** `host:port,host:port` (validated by the schema) as addresses. */
+const addresses = (list: string | undefined) =>
+  list?.split(',').map((entry) => {
     const [host, port] = entry.trim().split(':') as [string, string];
     return { host, port: Number(port) };
   });
+
+/** Storage: Redis when REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_NODES) is set, memory otherwise. */
+function storage(raw: Settings, problems: string[]) {
+  const sentinels = addresses(raw.REDIS_SENTINELS);
+  const clusterNodes = addresses(raw.REDIS_CLUSTER_NODES);
+  if (clusterNodes) {
+    if (raw.REDIS_URL) {
+      problems.push(
+        'REDIS_CLUSTER_NODES and REDIS_URL: set one of them (the nodes of a Redis Cluster, or one Redis); the password of the cluster nodes is REDIS_PASSWORD.',
+      );
+    }
+    if (sentinels) {
+      problems.push(
+        'REDIS_CLUSTER_NODES and REDIS_SENTINELS: set one of them; a Redis Cluster fails over by itself, without sentinels.',
+      );
+    }
+    return {
+      redis: {
+        keyPrefix: raw.REDIS_KEY_PREFIX,
+        cluster: { nodes: clusterNodes, ...(raw.REDIS_PASSWORD ? { password: raw.REDIS_PASSWORD } : {}) },
+      },
+    };
+  }
   if (!raw.REDIS_URL && !sentinels) return { redis: undefined };
   return {
     redis: {
@@ -360,6 +383,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const problems: string[] = [];
   const raw = validateSchema(env, problems);
   const address = publicAddress(raw, problems);
+  const stored = storage(raw, problems);
   const identityAt = problems.length;
   const secured = security(raw, problems);
   const services = parseServices(env, address.publicUrl, secured.edgeSecret, problems);
@@ -374,5 +398,5 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   );
   problems.splice(identityAt, 0, ...identityProblems);
   if (problems.length) throw new ConfigError(problems);
-  return { ...address, ...storage(raw), ...users, ...lifetimes(raw), ...secured, services, ...logging(raw) };
+  return { ...address, ...stored, ...users, ...lifetimes(raw), ...secured, services, ...logging(raw) };
 }

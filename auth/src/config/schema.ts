@@ -161,11 +161,22 @@ export const settings = {
       secret: true,
     },
   },
+  REDIS_CLUSTER_NODES: {
+    type: optionalString.refine(
+      (v) => v === undefined || v.split(',').every((e) => /^[A-Za-z0-9.-]+:\d{1,5}$/.test(e.trim())),
+      'must be host:port pairs separated by commas',
+    ),
+    doc: {
+      group: 'Storage',
+      doc: 'Redis Cluster: comma-separated `host:port` of some of its nodes; the gateway learns the others from them, and follows failovers and resharding by itself. The password of every node is REDIS_PASSWORD. Instead of REDIS_URL and REDIS_SENTINELS. Keys and limits: docs/storage.md.',
+      example: 'redis-1:6379,redis-2:6379,redis-3:6379',
+    },
+  },
   REDIS_PASSWORD: {
     type: optionalString,
     doc: {
       group: 'Storage',
-      doc: "Password of the Compose stack's Redis (`just generate-secrets` writes one); the stack gives the auth service `REDIS_URL=redis://:$REDIS_PASSWORD@redis:6379/0`. Not read by `npm start`.",
+      doc: "Password of the Compose stack's Redis (`just generate-secrets` writes one); the stack gives the auth service `REDIS_URL=redis://:$REDIS_PASSWORD@redis:6379/0`. `npm start` reads it only with REDIS_CLUSTER_NODES, as the password of every cluster node.",
       secret: true,
     },
   },

@@ -1,7 +1,7 @@
 /** Chooses the Store: Redis when configured (shared by replicas, survives restarts), else memory. */
 import type { Logger } from '../log.ts';
 import { MemoryStore } from './memory.ts';
-import { RedisStore } from './redis.ts';
+import { RedisStore, type RedisStoreOptions } from './redis.ts';
 import type { Store } from './store.ts';
 
 export type { Json, SetOptions, Store } from './store.ts';
@@ -9,7 +9,7 @@ export { MemoryStore } from './memory.ts';
 export { RedisStore } from './redis.ts';
 
 export interface StoreOptions {
-  redis?: { url: string; keyPrefix: string };
+  redis?: Omit<RedisStoreOptions, 'logger'>;
 }
 
 export function createStore(options: StoreOptions, logger?: Logger): Store {

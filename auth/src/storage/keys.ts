@@ -60,3 +60,43 @@ export const SIGNING_KEYS_KEY = 'keys:signing';
 export const COOKIE_SECRETS_KEY = 'keys:cookies';
 /** The generated key that seals upstream tokens when UPSTREAM_TOKEN_KEY is unset. */
 export const UPSTREAM_TOKEN_KEY_KEY = 'keys:upstream-tokens';
+
+// ---- On a Redis Cluster (REDIS_CLUSTER_NODES; docs/storage.md, "Redis Cluster")
+//
+// A cluster spreads the keys over 16384 hash slots, and a command that names several keys (MGET,
+// DEL, a script) runs atomically only on keys of one slot. Keys that are read or deleted together
+// therefore carry the same hash tag, the part between `{` and `}` that alone decides the slot
+// (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags): every
+// `oidc:<kind>:<id>` key is stored as `oidc:<kind>:{<id>}`. So a code or token and its
+// `:consumed` mark share a slot (one MGET reads both, one DEL removes both), and a grant's record
+// `oidc:Grant:{<gid>}` shares one with its index `oidc:grant:{<gid>}`. Every other key keeps its
+// name, and its own slot: the keys spread over every master. A grant's tokens are in the slots of
+// their own ids, since oidc-provider looks a token up by its id alone.
+//
+// Only the cluster store stores keys this way; on a single Redis (REDIS_URL, REDIS_SENTINELS) the
+// keys keep the names above, so an existing deployment's data reads as before.
+
+/** `oidc:<kind>:` and the id, less a trailing `:consumed`. */
+const OIDC_KEY = /^(oidc:[^:{}]+:)(.*?)(:consumed)?$/s;
+const TAGGED_OIDC_KEY = /^(oidc:[^:{}]+:)\{(.*)\}(:consumed)?$/s;
+
+/** The name a key is stored under on a Redis Cluster (without REDIS_KEY_PREFIX). */
+export function clusterKey(key: string): string {
+  const m = OIDC_KEY.exec(key);
+  return m ? `${m[1]}{${m[2]}}${m[3] ?? ''}` : key;
+}
+
+/** The key stored on a Redis Cluster under `stored` (the inverse of clusterKey). */
+export function keyOfClusterKey(stored: string): string {
+  const m = TAGGED_OIDC_KEY.exec(stored);
+  return m ? `${m[1]}${m[2]}${m[3] ?? ''}` : stored;
+}
+
+/**
+ * What every key stored on a cluster for a key starting with `prefix` starts with: the beginning of
+ * a SCAN pattern; what it finds is then mapped back (keyOfClusterKey) and checked against `prefix`.
+ */
+export function clusterKeyPrefix(prefix: string): string {
+  const kind = /^oidc:[^:{}]+:/.exec(prefix);
+  return kind ? `${kind[0]}{` : prefix;
+}

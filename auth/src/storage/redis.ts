@@ -2,22 +2,34 @@
  * The Redis Store (ioredis), shared by every replica. Every key and channel gets `keyPrefix`
  * prepended here rather than through ioredis' own keyPrefix option, which applies to neither
  * SCAN patterns nor pub/sub channels; doing it ourselves keeps all three consistent.
+ *
+ * One Redis (REDIS_URL), a master found through sentinels (REDIS_SENTINELS), or a Redis Cluster
+ * (REDIS_CLUSTER_NODES). On a cluster the `oidc:` keys are stored with hash tags (keys.ts,
+ * clusterKey), a multi-key command is sent once per hash slot, SCAN walks every master, and pub/sub
+ * has a connection of its own that moves between nodes (cluster.ts).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
+import { bySlot, HASH_SLOTS, keySlot, NodeSubscriber, type NodeAddress } from './cluster.ts';
+import { clusterKey, clusterKeyPrefix, keyOfClusterKey } from './keys.ts';
 import { checkTtl, encode } from './memory.ts';
 import type { GapPhase, Json, SetOptions, Store } from './store.ts';
 
 export interface RedisStoreOptions {
-  /** redis:// or rediss:// URL, possibly carrying a password: never logged. */
-  url: string;
+  /** redis:// or rediss:// URL, possibly carrying a password: never logged. Not needed with `cluster`. */
+  url?: string;
   keyPrefix: string;
   logger?: Logger;
   /**
    * Redis Sentinel (REDIS_SENTINELS): the master is whichever the sentinels name; `url` then gives
    * only the master's password and database.
    */
-  sentinel?: { sentinels: { host: string; port: number }[]; name: string; password?: string };
+  sentinel?: { sentinels: NodeAddress[]; name: string; password?: string };
+  /**
+   * Redis Cluster (REDIS_CLUSTER_NODES): some of its nodes, from which ioredis learns the others;
+   * `password` is every node's (REDIS_PASSWORD).
+   */
+  cluster?: { nodes: NodeAddress[]; password?: string };
 }
 
 /**
@@ -96,10 +108,19 @@ else
 end
 return 1`;
 
-type ScriptedRedis = Redis & {
+/** The commands defined by the scripts above. */
+interface Scripts {
   storeIncrement(key: string, ttl: number): Promise<number>;
   storeAddToSet(key: string, ttl: number, ...members: string[]): Promise<number>;
-};
+}
+type ScriptedRedis = (Redis | Cluster) & Scripts;
+
+/** The pub/sub connection: a duplicate of the command connection, or a NodeSubscriber on a cluster. */
+interface PubSub {
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  close(): Promise<void>;
+}
 
 interface Subscription {
   handlers: Set<(message: string) => void>;
@@ -113,27 +134,44 @@ export class RedisStore implements Store {
   private readonly prefix: string;
   private readonly logger: Logger | undefined;
   /** A connection in subscriber mode can run nothing else, so pub/sub gets its own, made on first use. */
-  private subscriber: Redis | undefined;
+  private subscriber: PubSub | undefined;
   /** By full (prefixed) channel name. */
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly url: string;
-  /** What Redis this is, for a log line: the URL without its password, or the sentinels' master. */
+  /** On a Redis Cluster: its seed nodes and password (else undefined). */
+  private readonly cluster: RedisStoreOptions['cluster'];
+  /** What Redis this is, for a log line: the URL without its password, the sentinels' master, the cluster. */
   private readonly where: string;
+  /** The settings to check when it cannot be reached, or refuses the credentials. */
+  private readonly hints: { unreachable: string; credentials: string };
   /** Until the first connection, errors are the startup's to report (connected()), once. */
   private everReady = false;
 
   constructor(options: RedisStoreOptions) {
-    this.url = options.url;
-    this.where = options.sentinel
-      ? `the master "${options.sentinel.name}" of the sentinels ${options.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`
-      : redactRedisUrl(options.url);
+    this.cluster = options.cluster;
+    const addresses = (nodes: NodeAddress[]) => nodes.map((n) => `${n.host}:${n.port}`).join(',');
+    this.where = options.cluster
+      ? `the Redis Cluster at ${addresses(options.cluster.nodes)}`
+      : `Redis at ${
+          options.sentinel
+            ? `the master "${options.sentinel.name}" of the sentinels ${addresses(options.sentinel.sentinels)}`
+            : redactRedisUrl(options.url ?? '')
+        }`;
+    this.hints = options.cluster
+      ? {
+          unreachable: 'check REDIS_CLUSTER_NODES, and that the nodes run and accept connections from this host.',
+          credentials: 'check REDIS_PASSWORD, the password of every node.',
+        }
+      : {
+          unreachable: 'check REDIS_URL, and that Redis runs and accepts connections from this host.',
+          credentials: 'check the password in REDIS_URL (REDIS_PASSWORD in the Compose stack).',
+        };
     this.prefix = options.keyPrefix;
     this.logger = options.logger;
     const sentinel = options.sentinel && {
       sentinels: options.sentinel.sentinels,
       name: options.sentinel.name,
       ...(options.sentinel.password ? { sentinelPassword: options.sentinel.password } : {}),
-      ...sentinelCredentials(options.url),
+      ...sentinelCredentials(options.url ?? ''),
       // A failover: the old master, if it comes back, is a replica and refuses writes: reconnect
       // (ioredis asks the sentinels again) and send the command again.
       reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
@@ -150,11 +188,31 @@ export class RedisStore implements Store {
       enableAutoPipelining: true,
     };
     this.client = (
-      sentinel ? new Redis({ ...connection, ...sentinel }) : new Redis(options.url, connection)
+      options.cluster
+        ? clusterClient(options.cluster)
+        : sentinel
+          ? new Redis({ ...connection, ...sentinel })
+          : new Redis(options.url ?? '', connection)
     ) as ScriptedRedis;
+    // One key each (KEYS[1]): a script runs on the node of that key's slot.
     this.client.defineCommand('storeIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
     this.client.defineCommand('storeAddToSet', { numberOfKeys: 1, lua: ADD_TO_SET_LUA });
     this.watch(this.client, 'commands');
+  }
+
+  /** The name `key` is stored under: with the prefix, and on a cluster with its hash tag (keys.ts). */
+  private stored(key: string): string {
+    return this.prefix + (this.cluster ? clusterKey(key) : key);
+  }
+
+  /**
+   * The stored names, grouped so that each group can go in one multi-key command: all of them on
+   * one Redis; by hash slot on a cluster, where a command naming keys of several slots fails
+   * (CROSSSLOT). Each group is atomic; the groups run side by side.
+   */
+  private groups(keys: readonly string[]): string[][] {
+    const stored = keys.map((key) => this.stored(key));
+    return this.cluster ? bySlot(stored) : [stored];
   }
 
   /**
@@ -171,20 +229,22 @@ export class RedisStore implements Store {
   }
 
   async get<T extends Json = Json>(key: string): Promise<T | undefined> {
-    return decode<T>(await this.live.get(this.prefix + key));
+    return decode<T>(await this.live.get(this.stored(key)));
   }
 
   async getMany<T extends Json = Json>(keys: readonly string[]): Promise<(T | undefined)[]> {
     if (keys.length === 0) return [];
-    const values = await this.live.mget(keys.map((key) => this.prefix + key));
-    return values.map((value) => decode<T>(value));
+    const client = this.live;
+    const values = await inGroups(this.groups(keys), (group) => client.mget(group));
+    return keys.map((key) => decode<T>(values.get(this.stored(key)) ?? null));
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
     if (keys.length === 0) return [];
+    const client = this.live;
     // MGET, not EXISTS: one answer per key, in order; the values are not decoded.
-    const values = await this.live.mgetBuffer(keys.map((key) => this.prefix + key));
-    return values.map((value) => value !== null);
+    const values = await inGroups(this.groups(keys), (group) => client.mgetBuffer(group));
+    return keys.map((key) => (values.get(this.stored(key)) ?? null) !== null);
   }
 
   async set(key: string, value: Json, options: SetOptions = {}): Promise<boolean> {
@@ -194,56 +254,81 @@ export class RedisStore implements Store {
     if (ttl > 0) args.push('EX', ttl);
     if (options.onlyIfAbsent) args.push('NX');
     // ioredis' overloads cannot express optional arguments assembled at run time.
-    const reply = await this.live.call('SET', this.prefix + key, text, ...args);
+    const reply = await this.live.call('SET', this.stored(key), text, ...args);
     return reply === 'OK';
   }
 
   async take<T extends Json = Json>(key: string): Promise<T | undefined> {
-    return decode<T>(await this.live.getdel(this.prefix + key));
+    return decode<T>(await this.live.getdel(this.stored(key)));
   }
 
   async delete(...keys: string[]): Promise<number> {
     if (keys.length === 0) return 0;
-    return this.live.del(...keys.map((key) => this.prefix + key));
+    const client = this.live;
+    const counts = await Promise.all(this.groups(keys).map((group) => client.del(...group)));
+    return counts.reduce((sum, count) => sum + count, 0);
   }
 
   async ttl(key: string): Promise<number | undefined> {
     // PTTL rounded up: TTL rounds to the nearest second, so a key about to expire would read 0 ("never").
-    const ms = await this.live.pttl(this.prefix + key);
+    const ms = await this.live.pttl(this.stored(key));
     if (ms === -2) return undefined;
     return ms === -1 ? 0 : Math.ceil(ms / 1000);
   }
 
   async increment(key: string, ttl?: number): Promise<number> {
-    return this.live.storeIncrement(this.prefix + key, checkTtl(ttl));
+    return this.live.storeIncrement(this.stored(key), checkTtl(ttl));
   }
 
   async addToSet(key: string, members: readonly string[], ttl?: number): Promise<void> {
-    await this.live.storeAddToSet(this.prefix + key, checkTtl(ttl), ...members);
+    await this.live.storeAddToSet(this.stored(key), checkTtl(ttl), ...members);
   }
 
   async setMembers(key: string): Promise<string[]> {
-    return this.live.smembers(this.prefix + key);
+    return this.live.smembers(this.stored(key));
   }
 
   async *keys(prefix: string): AsyncIterable<string> {
-    const pattern = escapeGlob(this.prefix + prefix) + '*';
+    const client = this.live;
+    // On a cluster every master holds its own keys: each is walked in turn.
+    const nodes = client instanceof Cluster ? masters(client) : [client];
+    const pattern = escapeGlob(this.prefix + (this.cluster ? clusterKeyPrefix(prefix) : prefix)) + '*';
     // SCAN may return a key more than once; report each once.
     const seen = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, found] = await this.live.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      for (const fullKey of found) {
-        if (seen.has(fullKey)) continue;
-        seen.add(fullKey);
-        yield fullKey.slice(this.prefix.length);
-      }
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        for (const fullKey of found) {
+          if (seen.has(fullKey)) continue;
+          seen.add(fullKey);
+          const stored = fullKey.slice(this.prefix.length);
+          const key = this.cluster ? keyOfClusterKey(stored) : stored;
+          // On a cluster the pattern may match more than asked for (clusterKeyPrefix).
+          if (key.startsWith(prefix)) yield key;
+        }
+      } while (cursor !== '0');
+    }
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.live.publish(this.prefix + channel, message);
+    const name = this.prefix + channel;
+    const client = this.live;
+    if (client instanceof Cluster) {
+      // ioredis would send each PUBLISH to any node, and two messages sent through two nodes may
+      // reach a subscriber in either order: a channel's messages go through one node, the master
+      // of the channel name's slot; through another when that one cannot take it.
+      const node = masterOf(client, keySlot(name));
+      if (
+        await node?.publish(name, message).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+    }
+    await client.publish(name, message);
   }
 
   async subscribe(
@@ -290,10 +375,10 @@ export class RedisStore implements Store {
    */
   async connected(timeoutMs: number, onWaiting?: (message: string) => void): Promise<void> {
     if (this.client.status === 'ready') return;
-    const where = this.where;
+    const { where, hints } = this;
     let last: Error | undefined;
     await new Promise<void>((resolve, reject) => {
-      const waiting = setTimeout(() => onWaiting?.(`waiting for Redis at ${where}`), 1000);
+      const waiting = setTimeout(() => onWaiting?.(`waiting for ${where}`), 1000);
       const finish = (err?: StorageUnavailable) => {
         clearTimeout(waiting);
         clearTimeout(deadline);
@@ -304,11 +389,12 @@ export class RedisStore implements Store {
       };
       const onReady = () => finish();
       const onError = (err: Error) => {
-        last = err;
-        if (AUTH_ERROR.test(err.message)) {
+        // A cluster reports that no node could be asked for the slots, and why the last one failed.
+        last = (err as { lastNodeError?: Error }).lastNodeError ?? err;
+        if (AUTH_ERROR.test(last.message)) {
           finish(
             new StorageUnavailable(
-              `Redis at ${where} refused the credentials (${firstLine(err.message)}): check the password in REDIS_URL (REDIS_PASSWORD in the Compose stack).`,
+              `${where} refused the credentials (${firstLine(last.message)}): ${hints.credentials}`,
               'credentials',
             ),
           );
@@ -318,7 +404,7 @@ export class RedisStore implements Store {
         () =>
           finish(
             new StorageUnavailable(
-              `Redis at ${where} is unreachable${last ? ` (${firstLine(last.message)})` : ''}: check REDIS_URL, and that Redis runs and accepts connections from this host.`,
+              `${where} is unreachable${last ? ` (${firstLine(last.message)})` : ''}: ${hints.unreachable}`,
             ),
           ),
         timeoutMs,
@@ -333,8 +419,15 @@ export class RedisStore implements Store {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS);
     });
+    // On a cluster, every master: a command needs the one of its key's slot.
+    const answer = async (): Promise<boolean> => {
+      if ((await this.client.ping()) !== 'PONG') return false;
+      if (!(this.client instanceof Cluster)) return true;
+      const answers = await Promise.all(masters(this.client).map((node) => node.ping()));
+      return answers.every((reply) => reply === 'PONG');
+    };
     try {
-      return (await Promise.race([this.client.ping(), timeout])) === 'PONG';
+      return await Promise.race([answer(), timeout]);
     } catch {
       return false;
     } finally {
@@ -344,28 +437,49 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.subscriptions.clear();
-    await Promise.all([quit(this.client), this.subscriber && quit(this.subscriber)]);
+    await Promise.all([quit(this.client), this.subscriber?.close()]);
   }
 
-  private subscriberConnection(): Redis {
-    if (!this.subscriber) {
-      this.subscriber = this.client.duplicate();
-      this.watch(this.subscriber, 'subscriber');
-      this.subscriber.on('message', (name: string, message: string) => this.deliver(name, message));
-      // Pub/sub is fire-and-forget: whatever was published while the connection was down is
-      // lost. Subscribers hear of it when it drops and again when ioredis has resubscribed.
-      let wasReady = false;
-      let connected = false;
-      this.subscriber.on('ready', () => {
-        if (wasReady) this.reportGap('resumed');
-        wasReady = true;
-        connected = true;
+  private subscriberConnection(): PubSub {
+    if (this.subscriber) return this.subscriber;
+    const client = this.client;
+    if (client instanceof Cluster) {
+      const seeds = this.cluster?.nodes ?? [];
+      this.subscriber = new NodeSubscriber({
+        // The nodes the cluster client knows now, then the seeds (all of them may have changed).
+        nodes: () => [
+          ...client
+            .nodes('all')
+            .map((node) => ({ host: node.options.host ?? 'localhost', port: node.options.port ?? 6379 })),
+          ...seeds,
+        ],
+        redisOptions: this.cluster?.password ? { password: this.cluster.password } : {},
+        onMessage: (name, message) => this.deliver(name, message),
+        onGap: (phase) => this.reportGap(phase),
       });
-      this.subscriber.on('close', () => {
-        if (wasReady && connected) this.reportGap('lost');
-        connected = false;
-      });
+      return this.subscriber;
     }
+    const connection = client.duplicate();
+    this.watch(connection, 'subscriber');
+    connection.on('message', (name: string, message: string) => this.deliver(name, message));
+    // Pub/sub is fire-and-forget: whatever was published while the connection was down is
+    // lost. Subscribers hear of it when it drops and again when ioredis has resubscribed.
+    let wasReady = false;
+    let connected = false;
+    connection.on('ready', () => {
+      if (wasReady) this.reportGap('resumed');
+      wasReady = true;
+      connected = true;
+    });
+    connection.on('close', () => {
+      if (wasReady && connected) this.reportGap('lost');
+      connected = false;
+    });
+    this.subscriber = {
+      subscribe: (channel) => connection.subscribe(channel),
+      unsubscribe: (channel) => connection.unsubscribe(channel),
+      close: () => quit(connection),
+    };
     return this.subscriber;
   }
 
@@ -397,22 +511,115 @@ export class RedisStore implements Store {
    * reconnects by itself, at most a second apart): one line each, never a stack trace per attempt.
    * Without an error listener ioredis would print every attempt.
    */
-  private watch(connection: Redis, role: string): void {
+  private watch(connection: Redis | Cluster, role: string): void {
     let lost = false;
     connection.on('ready', () => {
+      if (connection instanceof Cluster && !this.everReady) {
+        // Until it first was, commands waited for the cluster in ioredis' queue; from now on a
+        // command while it is not ready fails at once (StorageUnavailable, 503), as on one Redis.
+        connection.options.enableOfflineQueue = false;
+      }
       this.everReady = true;
       if (lost) this.logger?.info({ role }, 'storage reachable again');
       lost = false;
     });
-    connection.on('error', (err: Error & { code?: string }) => {
+    connection.on('error', (err: Error & { code?: string; lastNodeError?: Error & { code?: string } }) => {
       if (!this.everReady || lost) return;
       lost = true;
+      const cause = err.lastNodeError ?? err;
       this.logger?.warn(
-        { role, reason: err.code ?? firstLine(err.message) },
+        { role, reason: cause.code ?? firstLine(cause.message) },
         'storage unreachable: what needs it is answered 503 until it returns; reconnecting',
       );
     });
+    if (connection instanceof Cluster) this.watchNodes(connection, role);
   }
+
+  /**
+   * A cluster node that cannot be reached while the cluster as a whole still is: the commands on
+   * its slots fail (503) until it is back or a replica has taken over. Logged once per node when
+   * it is lost, once when a connection to it is ready again.
+   */
+  private watchNodes(cluster: Cluster, role: string): void {
+    const down = new Set<string>();
+    cluster.on('node error', (err: Error & { code?: string }, node: string) => {
+      if (!this.everReady || down.has(node) || cluster.status !== 'ready') return;
+      down.add(node);
+      this.logger?.warn(
+        { role, node, reason: err.code ?? firstLine(err.message) },
+        'storage node unreachable: what needs its keys is answered 503 until it returns or a replica takes over',
+      );
+    });
+    cluster.on('+node', (connection: Redis) => {
+      const node = `${connection.options.host}:${connection.options.port}`;
+      connection.once('ready', () => {
+        if (down.delete(node)) this.logger?.info({ role, node }, 'storage node reachable again');
+      });
+    });
+    // The whole cluster back: whatever was down is back or replaced.
+    cluster.on('ready', () => down.clear());
+  }
+}
+
+/**
+ * The cluster client of REDIS_CLUSTER_NODES. ioredis finds the other nodes and the slot map from
+ * the seeds, sends each command to its slot's master, follows MOVED and ASK redirections, and reads
+ * the slot map again when a node is lost (a replica may have taken over).
+ */
+function clusterClient(cluster: NonNullable<RedisStoreOptions['cluster']>): Cluster {
+  return new Cluster(cluster.nodes, {
+    redisOptions: cluster.password ? { password: cluster.password } : {},
+    // While no node answers, reconnection is tried at most a second apart, as for one Redis.
+    clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    enableReadyCheck: true,
+    enableAutoPipelining: true,
+    // Reads go to masters: a replica may not have the write just made.
+    scaleReads: 'master',
+    // A command whose node is gone is tried again a few times, 100 ms apart, after the slot map
+    // is read again (a replica promoted meanwhile takes it), then fails: nothing waits for long.
+    maxRedirections: 5,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    // Until the cluster is first ready (watch() turns it off then).
+    enableOfflineQueue: true,
+  });
+}
+
+/**
+ * The connection of every master, for what must ask each (SCAN, ping): the master of every
+ * slot, by the slot map. Throws StorageUnavailable when a slot has none or its master is not
+ * connected: a walk over the others would miss its keys, and say nothing.
+ */
+function masters(cluster: Cluster): Redis[] {
+  const connections = new Map(cluster.nodes('all').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const owners = new Set<string>();
+  for (let slot = 0; slot < HASH_SLOTS; slot++) {
+    const owner = cluster.slots[slot]?.[0];
+    if (!owner) throw new StorageUnavailable(`storage unreachable (hash slot ${slot} has no master)`);
+    owners.add(owner);
+  }
+  return [...owners].map((owner) => {
+    const connection = connections.get(owner);
+    if (!connection) throw new StorageUnavailable(`storage unreachable (cluster node ${owner} is not connected)`);
+    return connection;
+  });
+}
+
+/** The connection to the master of a slot, when the slot map names one and it is connected. */
+function masterOf(cluster: Cluster, slot: number): Redis | undefined {
+  const owner = cluster.slots[slot]?.[0];
+  return owner
+    ? cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner)
+    : undefined;
+}
+
+/** Runs a multi-key command per group, side by side; the answers by stored key. */
+async function inGroups<V>(groups: string[][], command: (keys: string[]) => Promise<V[]>): Promise<Map<string, V>> {
+  const answers = await Promise.all(groups.map((group) => command(group)));
+  const byKey = new Map<string, V>();
+  groups.forEach((group, g) => group.forEach((key, i) => byKey.set(key, answers[g]![i]!)));
+  return byKey;
 }
 
 const firstLine = (text: string): string => text.split('\n', 1)[0]!;
@@ -427,7 +634,7 @@ function escapeGlob(text: string): string {
 }
 
 /** QUIT, or a plain disconnect when the connection is already unusable. */
-async function quit(connection: Redis): Promise<void> {
+async function quit(connection: Redis | Cluster): Promise<void> {
   try {
     await connection.quit();
   } catch {

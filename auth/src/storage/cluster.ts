@@ -1,0 +1,174 @@
+/**
+ * What the Redis store needs on a Redis Cluster (REDIS_CLUSTER_NODES) beyond ioredis' Cluster:
+ * the hash slot of a key, to send a multi-key command once per slot, and a pub/sub connection that
+ * moves to another node when its node goes away, telling the store when messages may have been lost.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** How many hash slots a Redis Cluster has. */
+export const HASH_SLOTS = 16384;
+
+/** CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as the cluster spec defines it. */
+function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+const OPEN = 0x7b; // {
+const CLOSE = 0x7d; // }
+
+/**
+ * The hash slot of a key: CRC16 of its bytes modulo 16384, or of its hash tag alone, the bytes
+ * between the first `{` and the first `}` after it when there is at least one
+ * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
+ * Keys are sent as UTF-8, so the bytes are the key's UTF-8 encoding.
+ */
+export function keySlot(key: string): number {
+  const bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(OPEN);
+  if (open !== -1) {
+    const close = bytes.indexOf(CLOSE, open + 1);
+    if (close > open + 1) return crc16(bytes.subarray(open + 1, close)) % HASH_SLOTS;
+  }
+  return crc16(bytes) % HASH_SLOTS;
+}
+
+/** The keys grouped by hash slot, each group in the order given (a key given twice is in one group twice). */
+export function bySlot(keys: readonly string[]): string[][] {
+  const groups = new Map<number, string[]>();
+  for (const key of keys) {
+    const slot = keySlot(key);
+    const group = groups.get(slot);
+    if (group) group.push(key);
+    else groups.set(slot, [key]);
+  }
+  return [...groups.values()];
+}
+
+export interface NodeAddress {
+  host: string;
+  port: number;
+}
+
+export interface NodeSubscriberOptions {
+  /** Where to connect, most current first (the nodes the cluster client knows, then the seeds). */
+  nodes(): NodeAddress[];
+  /** Password and the like, for every node. */
+  redisOptions: RedisOptions;
+  onMessage(channel: string, message: string): void;
+  /** Messages may have been lost (`lost`), or the channels are subscribed again (`resumed`). */
+  onGap(phase: 'lost' | 'resumed'): void;
+}
+
+/**
+ * Pub/sub on a cluster: a PUBLISH on any node reaches the subscribers of every node (cluster spec,
+ * "Pub/Sub": https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#pubsub),
+ * so one subscriber connection to any node hears every replica's revocations. When that node goes
+ * away the connection moves to another node (trying each known node in turn, at most a second
+ * apart) and subscribes every channel again; the messages published meanwhile are lost, which
+ * `onGap` reports, as for a single Redis.
+ */
+export class NodeSubscriber {
+  readonly #o: NodeSubscriberOptions;
+  readonly #channels = new Set<string>();
+  #connection: Redis | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #next = 0;
+  #failures = 0;
+  /** A connection was subscribed once: from then on, every drop is a gap. */
+  #everSubscribed = false;
+  /** A gap was reported `lost` and not yet `resumed`. */
+  #lost = false;
+  #closed = false;
+
+  constructor(options: NodeSubscriberOptions) {
+    this.#o = options;
+  }
+
+  /** Subscribes on the current connection, or on the next one when there is none now. */
+  subscribe(channel: string): Promise<unknown> {
+    this.#channels.add(channel);
+    return this.#current().subscribe(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.#channels.delete(channel);
+    if (this.#connection?.status === 'ready') await this.#connection.unsubscribe(channel);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    const connection = this.#connection;
+    this.#connection = undefined;
+    if (connection) await connection.quit().catch(() => connection.disconnect());
+  }
+
+  #current(): Redis {
+    if (this.#connection) return this.#connection;
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    return this.#connect();
+  }
+
+  #connect(): Redis {
+    const nodes = this.#o.nodes();
+    const node = nodes[this.#next++ % Math.max(nodes.length, 1)];
+    const connection = new Redis({
+      ...this.#o.redisOptions,
+      host: node?.host,
+      port: node?.port,
+      // No reconnection to this node: the next attempt may go to another one (#reconnect).
+      retryStrategy: () => null,
+      // The channels are subscribed again here, all at once, when it is ready.
+      autoResubscribe: false,
+      enableReadyCheck: true,
+    });
+    this.#connection = connection;
+    // Errors end the connection ('end' below); the store's command connection reports outages.
+    connection.on('error', () => undefined);
+    connection.on('message', (channel: string, message: string) => {
+      if (this.#connection === connection) this.#o.onMessage(channel, message);
+    });
+    connection.once('ready', () => {
+      const channels = [...this.#channels];
+      const subscribed = channels.length ? connection.subscribe(...channels) : Promise.resolve();
+      subscribed.then(
+        () => {
+          if (this.#connection !== connection) return;
+          this.#failures = 0;
+          this.#everSubscribed = true;
+          if (this.#lost) {
+            this.#lost = false;
+            this.#o.onGap('resumed');
+          }
+        },
+        () => connection.disconnect(),
+      );
+    });
+    connection.once('end', () => {
+      if (this.#connection !== connection) return;
+      this.#connection = undefined;
+      if (this.#closed) return;
+      if (this.#everSubscribed && !this.#lost) {
+        this.#lost = true;
+        this.#o.onGap('lost');
+      }
+      this.#failures++;
+      // The first retry at once (another node may well be up), then at most a second apart.
+      this.#retry = setTimeout(
+        () => {
+          this.#retry = undefined;
+          if (!this.#closed && !this.#connection) this.#connect();
+        },
+        Math.min((this.#failures - 1) * 100, 1000),
+      );
+      this.#retry.unref();
+    });
+    return connection;
+  }
+}
