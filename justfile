@@ -19,6 +19,21 @@ default:
 up: _env
     {{ compose }} up -d --build --remove-orphans
 
+# From now on Redis Sentinel instead of one Redis (COMPOSE_FILE in .env), then start as up does
+up-sentinel: _env
+    #!/usr/bin/env bash
+    set -euo pipefail
+    files=docker-compose.yml:docker-compose.sentinel.yml
+    current="$(grep -E '^COMPOSE_FILE=' .env | tail -n 1 | cut -d= -f2- || true)"
+    if [ -z "$current" ]; then
+      printf '\n# Redis Sentinel (docs/operations.md): Compose reads both files for every recipe.\nCOMPOSE_FILE=%s\n' "$files" >> .env
+      echo "Added to .env: COMPOSE_FILE=$files"
+    elif [ "$current" != "$files" ]; then
+      echo ".env has COMPOSE_FILE=$current: make it COMPOSE_FILE=$files (docs/operations.md)" >&2
+      exit 1
+    fi
+    {{ compose }} up -d --build --remove-orphans
+
 # Stop and remove the stack's containers (volumes are kept)
 down: _env
     {{ compose }} --all down --remove-orphans
@@ -67,7 +82,7 @@ test:
 dev:
     npm start
 
-# Regenerate docker-compose.yml and traefik/dynamic from the code (routes, chain, catalogue)
+# Regenerate docker-compose*.yml and traefik/dynamic from the code (routes, chain, catalogue)
 generate-deploy:
     npm run generate:deploy
 

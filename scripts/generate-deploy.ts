@@ -4,6 +4,8 @@
  *   traefik/dynamic/auth-routes.yml   a router per auth path (auth/src/edge/routes.ts AUTH_ROUTES)
  *   docker-compose.yml                every container; MCP services from mcp-services/catalogue.ts,
  *                                     with their routers as labels (routes.ts serviceRoutes)
+ *   docker-compose.sentinel.yml       Redis Sentinel instead of the one Redis (an override of
+ *                                     docker-compose.yml, made from its Redis: deploy/sentinel-config.ts)
  * traefik/traefik.yml (static configuration) is written by hand.
  *
  *   node scripts/generate-deploy.ts --write [DIR]   write the files that changed
@@ -14,6 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { composeComments, composeFile } from './deploy/compose-config.ts';
 import { header, renderYaml, type YamlFile } from './deploy/render.ts';
+import { SENTINEL_COMPOSE_FILE, sentinelComments, sentinelComposeFile } from './deploy/sentinel-config.ts';
 import { MCP_SERVICES } from './deploy/topology.ts';
 import { authRoutesFile, middlewareComments, middlewaresFile } from './deploy/traefik-config.ts';
 
@@ -22,6 +25,7 @@ export const ROOT = new URL('../', import.meta.url);
 const ROUTES = 'auth/src/edge/routes.ts';
 const CHAIN = 'auth/src/edge/chain.ts';
 const CATALOGUE = 'mcp-services/catalogue.ts';
+const SENTINEL = 'scripts/deploy/sentinel-config.ts';
 
 export const FILES: YamlFile[] = [
   {
@@ -59,6 +63,20 @@ export const FILES: YamlFile[] = [
     comments: composeComments(),
     flow: MCP_SERVICES.map((name) => ['services', name, 'profiles']),
     quoted: [['services', 'traefik', 'ports']],
+    spaced: [[], ['services']],
+  },
+  {
+    path: SENTINEL_COMPOSE_FILE,
+    header: header(
+      [SENTINEL, 'scripts/deploy/compose-config.ts'],
+      'Redis Sentinel instead of the one Redis of docker-compose.yml: a master (that Redis, with its data), a ' +
+        'replica and three sentinels on the backend network, and the auth service asking the sentinels for the ' +
+        'master. An override: Compose reads it after docker-compose.yml when .env says ' +
+        '`COMPOSE_FILE=docker-compose.yml:docker-compose.sentinel.yml`, which `just up-sentinel` writes ' +
+        '(docs/operations.md, "Redis Sentinel").',
+    ),
+    value: sentinelComposeFile(),
+    comments: sentinelComments(),
     spaced: [[], ['services']],
   },
 ];

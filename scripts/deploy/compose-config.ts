@@ -11,6 +11,8 @@ import {
   BACKEND_NETWORK,
   EDGE_NETWORK,
   MCP_SERVICES,
+  REDIS,
+  REDIS_IMAGE,
   SERVICE_PORT,
   TRAEFIK_IMAGE,
   egressNetwork,
@@ -25,16 +27,22 @@ type Yaml = Record<string, unknown>;
 export const EDGE_SECRET_ENV = 'MCP_EDGE_SECRET';
 export const THROUGH_JUST = 'run docker compose through just (docs/deployment.md)';
 
-const required = (name: string, why: string): string => `\${${name}:?${why}}`;
+export const required = (name: string, why: string): string => `\${${name}:?${why}}`;
 const BASE_DOMAIN = required('BASE_DOMAIN', 'set BASE_DOMAIN in .env');
-const REDIS_PASSWORD = required('REDIS_PASSWORD', 'set REDIS_PASSWORD (just generate-secrets)');
+export const REDIS_PASSWORD = required('REDIS_PASSWORD', 'set REDIS_PASSWORD (just generate-secrets)');
 /** A value Compose must not interpolate (`$$` is a literal `$`). */
 const literal = (s: string): string => s.replaceAll('$', '$$$$');
 
 /** Rotated logs on every container (Docker's json-file driver keeps everything by default). */
 export const LOGGING = { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } };
 
-const healthcheck = (test: string[], interval: string, timeout: string, retries: number, startPeriod: string) => ({
+export const healthcheck = (
+  test: string[],
+  interval: string,
+  timeout: string,
+  retries: number,
+  startPeriod: string,
+) => ({
   test,
   interval,
   timeout,
@@ -87,14 +95,15 @@ function traefik(): Yaml {
   };
 }
 
-function redis(): Yaml {
+/** The one Redis; docker-compose.sentinel.yml's Redis containers are made from it (deploy/sentinel-config.ts). */
+export function redis(): Yaml {
   return {
-    image: 'redis:7-alpine',
+    image: REDIS_IMAGE,
     restart: 'unless-stopped',
     command: ['redis-server', '--requirepass', REDIS_PASSWORD, '--appendonly', 'yes'],
     // redis-cli reads the password from here: the healthcheck's command line carries no secret.
     environment: { REDISCLI_AUTH: REDIS_PASSWORD },
-    volumes: ['redis-data:/data'],
+    volumes: [`${REDIS.volume}:/data`],
     networks: [BACKEND_NETWORK],
     healthcheck: healthcheck(['CMD', 'redis-cli', 'ping'], '10s', '5s', 5, '5s'),
     logging: LOGGING,
@@ -112,11 +121,11 @@ function auth(): Yaml {
       // Only Traefik reaches the auth service (no published port), so its X-Forwarded-* are trusted.
       TRUST_PROXY: 'true',
       PUBLIC_URL: `https://${BASE_DOMAIN}`,
-      REDIS_URL: `redis://:${REDIS_PASSWORD}@redis:6379/0`,
+      REDIS_URL: `redis://:${REDIS_PASSWORD}@${REDIS.container}:${REDIS.port}/0`,
       // The root of every service's edge secret, which /verify answers with (edge/edge-secret.ts).
       EDGE_SECRET: required('EDGE_SECRET', 'set EDGE_SECRET (just generate-secrets)'),
     },
-    depends_on: { redis: { condition: 'service_healthy' } },
+    depends_on: { [REDIS.container]: { condition: 'service_healthy' } },
     networks: [EDGE_NETWORK, BACKEND_NETWORK],
     healthcheck: healthcheck(
       [
@@ -183,13 +192,13 @@ function networks(): Yaml {
 export function composeFile(): Yaml {
   const volumes = [
     'acme',
-    'redis-data',
+    REDIS.volume,
     ...MCP_SERVICES.flatMap((n) => CATALOGUE[n]!.container.dataVolume?.name ?? []),
   ];
   return {
     services: {
       traefik: traefik(),
-      redis: redis(),
+      [REDIS.container]: redis(),
       [AUTH.container]: auth(),
       ...Object.fromEntries(MCP_SERVICES.map((name) => [name, mcpService(name, CATALOGUE[name]!)])),
     },

@@ -10,6 +10,12 @@ export const ENTRY_POINT = 'websecure';
 /** The auth container: its Compose service name and the port it listens on (auth/Dockerfile). */
 export const AUTH = { container: 'auth', port: 8080 } as const;
 export const AUTH_URL = `http://${AUTH.container}:${AUTH.port}`;
+/**
+ * Redis: the one container of docker-compose.yml, which docker-compose.sentinel.yml makes the first
+ * master of a Sentinel setup (deploy/sentinel-config.ts), keeping its volume.
+ */
+export const REDIS_IMAGE = 'redis:7-alpine';
+export const REDIS = { container: 'redis', port: 6379, volume: 'redis-data' } as const;
 /** Where every MCP service listens in its container (mcp-services/Dockerfile). */
 export const SERVICE_PORT = 3000;
 

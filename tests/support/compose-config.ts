@@ -21,10 +21,17 @@ export interface ConfigResult {
   stderr: string;
 }
 
-/** `docker-compose config` with this .env; `extra` added to and `without` removed from compose.ts's environment. */
+/**
+ * `docker-compose config` with this .env; `extra` added to and `without` removed from compose.ts's
+ * environment; `overrides`: files of the repository read after docker-compose.yml (docker-compose.sentinel.yml).
+ */
 export function composeConfig(
   env: string = ENV,
-  { extra = {}, without = [] }: { extra?: Record<string, string>; without?: string[] } = {},
+  {
+    extra = {},
+    without = [],
+    overrides = [],
+  }: { extra?: Record<string, string>; without?: string[]; overrides?: string[] } = {},
 ): ConfigResult {
   const dir = mkdtempSync(join(tmpdir(), 'compose-'));
   try {
@@ -45,7 +52,12 @@ export function composeConfig(
     if (command !== 'compose') throw new Error(`compose.ts runs docker ${command}`);
     const result = spawnSync(
       'docker-compose',
-      ['--project-directory', dir, '--env-file', join(dir, '.env'), '-f', COMPOSE_FILE, ...args, 'config'],
+      [
+        ...['--project-directory', dir, '--env-file', join(dir, '.env'), '-f', COMPOSE_FILE],
+        ...overrides.flatMap((file) => ['-f', new URL(`../../${file}`, import.meta.url).pathname]),
+        ...args,
+        'config',
+      ],
       { encoding: 'utf8', env: childEnv },
     );
     if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
