@@ -8,7 +8,9 @@ import { StorageUnavailable } from './redis.ts';
 /**
  * Is this the failure of a storage command for want of a connection? ioredis rejects queued
  * commands with MaxRetriesPerRequestError after its reconnection attempts, and in-flight ones with
- * "Connection is closed" when the socket drops.
+ * "Connection is closed" when the socket drops. On a Redis Cluster: a slot without a master
+ * (CLUSTERDOWN), one being moved (TRYAGAIN), a node gone until the redirections are used up, no
+ * node answering at all.
  */
 export function isStorageOutage(err: unknown): boolean {
   if (err instanceof StorageUnavailable) return true;
@@ -19,7 +21,7 @@ export function isStorageOutage(err: unknown): boolean {
   }
   return (
     typeof message === 'string' &&
-    /Connection is closed|Stream isn't writeable|enableOfflineQueue options is false|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN/.test(
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue options is false|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available/.test(
       message,
     )
   );

@@ -145,6 +145,12 @@ export class RedisStore implements Store {
   private readonly hints: { unreachable: string; credentials: string };
   /** Until the first connection, errors are the startup's to report (connected()), once. */
   private everReady = false;
+  /** On a cluster: whether an outage was logged, and the probe that waits for its end (watchCluster). */
+  private readonly clusterHealth: { lost: boolean; checking: boolean; closed: boolean; probe?: NodeJS.Timeout } = {
+    lost: false,
+    checking: false,
+    closed: false,
+  };
 
   constructor(options: RedisStoreOptions) {
     this.cluster = options.cluster;
@@ -436,6 +442,8 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.clusterHealth.closed = true;
+    clearTimeout(this.clusterHealth.probe);
     this.subscriptions.clear();
     await Promise.all([quit(this.client), this.subscriber?.close()]);
   }
@@ -455,7 +463,10 @@ export class RedisStore implements Store {
         ],
         redisOptions: this.cluster?.password ? { password: this.cluster.password } : {},
         onMessage: (name, message) => this.deliver(name, message),
-        onGap: (phase) => this.reportGap(phase),
+        onGap: (phase) => {
+          if (phase === 'lost') this.suspectOutage('subscriber', 'pub/sub connection lost');
+          this.reportGap(phase);
+        },
       });
       return this.subscriber;
     }
@@ -512,52 +523,72 @@ export class RedisStore implements Store {
    * Without an error listener ioredis would print every attempt.
    */
   private watch(connection: Redis | Cluster, role: string): void {
+    if (connection instanceof Cluster) return this.watchCluster(connection, role);
     let lost = false;
     connection.on('ready', () => {
-      if (connection instanceof Cluster && !this.everReady) {
-        // Until it first was, commands waited for the cluster in ioredis' queue; from now on a
-        // command while it is not ready fails at once (StorageUnavailable, 503), as on one Redis.
-        connection.options.enableOfflineQueue = false;
-      }
       this.everReady = true;
       if (lost) this.logger?.info({ role }, 'storage reachable again');
       lost = false;
     });
-    connection.on('error', (err: Error & { code?: string; lastNodeError?: Error & { code?: string } }) => {
+    connection.on('error', (err: Error & { code?: string }) => {
       if (!this.everReady || lost) return;
       lost = true;
-      const cause = err.lastNodeError ?? err;
       this.logger?.warn(
-        { role, reason: cause.code ?? firstLine(cause.message) },
+        { role, reason: err.code ?? firstLine(err.message) },
         'storage unreachable: what needs it is answered 503 until it returns; reconnecting',
       );
     });
-    if (connection instanceof Cluster) this.watchNodes(connection, role);
   }
 
   /**
-   * A cluster node that cannot be reached while the cluster as a whole still is: the commands on
-   * its slots fail (503) until it is back or a replica has taken over. Logged once per node when
-   * it is lost, once when a connection to it is ready again.
+   * On a cluster no one connection says whether storage is there: a node may be lost while the
+   * others answer, and ioredis connects to a node only when a command needs it. Whatever hints at
+   * a loss (an error of the cluster or of a node, the pub/sub connection dropped) has every master
+   * pinged; when one does not answer, that is logged once, and the masters are pinged every second
+   * until all answer again, which is logged once too.
    */
-  private watchNodes(cluster: Cluster, role: string): void {
-    const down = new Set<string>();
-    cluster.on('node error', (err: Error & { code?: string }, node: string) => {
-      if (!this.everReady || down.has(node) || cluster.status !== 'ready') return;
-      down.add(node);
+  private watchCluster(cluster: Cluster, role: string): void {
+    cluster.on('ready', () => {
+      if (!this.everReady) {
+        // Until it first was, commands waited for the cluster in ioredis' queue; from now on a
+        // command while it is not ready fails at once (StorageUnavailable, 503), as on one Redis.
+        cluster.options.enableOfflineQueue = false;
+      }
+      this.everReady = true;
+    });
+    cluster.on('error', (err: Error & { lastNodeError?: Error & { code?: string } }) => {
+      const cause = err.lastNodeError ?? err;
+      this.suspectOutage(role, (cause as { code?: string }).code ?? firstLine(cause.message));
+    });
+    cluster.on('node error', (err: Error & { code?: string }, node: string) =>
+      this.suspectOutage(role, `${node} ${err.code ?? firstLine(err.message)}`),
+    );
+  }
+
+  /** A hint that (some of) the cluster is unreachable: checked, and followed until it is back. */
+  private suspectOutage(role: string, reason: string): void {
+    const health = this.clusterHealth;
+    if (!this.everReady || health.lost || health.checking || health.closed) return;
+    health.checking = true;
+    void this.ping().then((reachable) => {
+      health.checking = false;
+      if (reachable || health.closed) return;
+      health.lost = true;
       this.logger?.warn(
-        { role, node, reason: err.code ?? firstLine(err.message) },
-        'storage node unreachable: what needs its keys is answered 503 until it returns or a replica takes over',
+        { role, reason },
+        'storage unreachable: what needs it is answered 503 until it returns; reconnecting',
       );
+      const probe = async (): Promise<void> => {
+        if (health.closed) return;
+        if (!(await this.ping())) {
+          health.probe = setTimeout(() => void probe(), 1000).unref();
+          return;
+        }
+        health.lost = false;
+        this.logger?.info({ role }, 'storage reachable again');
+      };
+      health.probe = setTimeout(() => void probe(), 1000).unref();
     });
-    cluster.on('+node', (connection: Redis) => {
-      const node = `${connection.options.host}:${connection.options.port}`;
-      connection.once('ready', () => {
-        if (down.delete(node)) this.logger?.info({ role, node }, 'storage node reachable again');
-      });
-    });
-    // The whole cluster back: whatever was down is back or replaced.
-    cluster.on('ready', () => down.clear());
   }
 }
 
@@ -572,7 +603,10 @@ function clusterClient(cluster: NonNullable<RedisStoreOptions['cluster']>): Clus
     // While no node answers, reconnection is tried at most a second apart, as for one Redis.
     clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
     enableReadyCheck: true,
-    enableAutoPipelining: true,
+    // No auto-pipelining: ioredis sends a pipeline on again after MOVED only when every command in
+    // it got the same redirection, and after a failover the commands of one pipeline are redirected
+    // for several slots, so they would fail with MOVED; each command on its own is redirected.
+    enableAutoPipelining: false,
     // Reads go to masters: a replica may not have the write just made.
     scaleReads: 'master',
     // A command whose node is gone is tried again a few times, 100 ms apart, after the slot map
