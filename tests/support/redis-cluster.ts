@@ -2,10 +2,12 @@
  * A real Redis Cluster on loopback, for tests: three masters (and, with `replicas`, one replica of
  * each), every node a redis-server with `--cluster-enabled yes` on a free port, joined by
  * `redis-cli --cluster create`, and ready once every node says `cluster_state:ok`. Each node's
- * cluster bus port is chosen free too and passed as `--cluster-port`: the default, port + 10000,
- * may be taken, or beyond 65535 for a high free port.
+ * cluster bus port is chosen free too and passed as `--cluster-port` (Redis 7): the default,
+ * port + 10000, may be taken, or beyond 65535 for a high free port. An older redis-server gets a
+ * port whose port + 10000 is free.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { freePort } from '../../auth/src/http/free-port.ts';
 import { startRedis, type RedisServer } from './redis-server.ts';
@@ -36,11 +38,30 @@ export interface RedisCluster {
 
 const MASTERS = 3;
 
+/** Does redis-server take --cluster-port (Redis 7 and later)? */
+const clusterPortOption = Number(/v=(\d+)/.exec(execFileSync('redis-server', ['--version']).toString())?.[1]) >= 7;
+
+/** Is this loopback port free now? */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free port, and a free one for its cluster bus. */
+async function nodePorts(): Promise<{ port: number; bus: number }> {
+  for (;;) {
+    const port = await freePort();
+    const bus = clusterPortOption ? await freePort() : port + 10000;
+    if (bus !== port && bus <= 65535 && (clusterPortOption || (await isFree(bus)))) return { port, bus };
+  }
+}
+
 async function startNode(options: RedisClusterOptions): Promise<RedisServer> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const bus = await freePort();
-    if (bus === port) continue;
+    const { port, bus } = await nodePorts();
     try {
       return await startRedis({
         port,
@@ -52,8 +73,7 @@ async function startNode(options: RedisClusterOptions): Promise<RedisServer> {
           // Relative to the node's own --dir.
           '--cluster-config-file',
           'nodes.conf',
-          '--cluster-port',
-          String(bus),
+          ...(clusterPortOption ? ['--cluster-port', String(bus)] : []),
           '--cluster-node-timeout',
           String(options.nodeTimeoutMs ?? 2000),
           '--repl-diskless-sync-delay',
