@@ -7,7 +7,8 @@
  */
 import fc from 'fast-check';
 import { Cluster, Redis } from 'ioredis';
-import { keySlot } from '../../auth/src/storage/cluster.ts';
+import { freePort } from '../../auth/src/http/free-port.ts';
+import { keySlot, NodeSubscriber } from '../../auth/src/storage/cluster.ts';
 import { clusterKey, clusterKeyPrefix, keyOfClusterKey } from '../../auth/src/storage/keys.ts';
 import { isStorageOutage } from '../../auth/src/storage/outage.ts';
 import { RedisStore, StorageUnavailable } from '../../auth/src/storage/redis.ts';
@@ -209,6 +210,36 @@ describe('RedisStore on a Redis Cluster: specifics', () => {
     await until(() => got.includes('after'), 'delivery after the move');
   });
 
+  test('the pub/sub connection tries the nodes in turn; with none up, subscribe fails as an outage', async () => {
+    const dead = { host: '127.0.0.1', port: await freePort() };
+    const live = nodesOf(cluster)[2]!;
+    const got: string[] = [];
+    const gaps: string[] = [];
+    const subscriber = new NodeSubscriber({
+      nodes: () => [dead, dead, live],
+      redisOptions: {},
+      onMessage: (channel, message) => got.push(`${channel} ${message}`),
+      onGap: (phase) => gaps.push(phase),
+    });
+    const nobody = new NodeSubscriber({
+      nodes: () => [dead],
+      redisOptions: {},
+      onMessage: () => undefined,
+      onGap: () => undefined,
+    });
+    try {
+      await subscriber.subscribe('direct');
+      await raw.nodes('master')[0]!.publish('direct', 'hello');
+      await until(() => got.length === 1, 'delivery');
+      expect(got).toEqual(['direct hello']);
+      expect(gaps).toEqual([]);
+      const refused = await nobody.subscribe('direct').catch((err: unknown) => err);
+      expect(isStorageOutage(refused)).toBe(true);
+    } finally {
+      await Promise.all([subscriber.close(), nobody.close()]);
+    }
+  });
+
   test('a message published on any node reaches a subscriber on any other', async () => {
     const prefix = uniquePrefix();
     const listener = open(prefix);
@@ -300,6 +331,11 @@ describe('RedisStore on a Redis Cluster that fails', () => {
       };
       expect((await failure(walk())).outage).toBe(true);
       expect(await store.ping()).toBe(false);
+      // Pub/sub needs no slot: a subscription made now is taken by a node that is up.
+      const got: string[] = [];
+      await store.subscribe('news', (m) => got.push(m));
+      await store.publish('news', 'while a master is down');
+      await until(() => got.length === 1, 'delivery');
 
       await victim.restart();
       await doomed.healthy();

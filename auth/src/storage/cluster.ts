@@ -64,6 +64,14 @@ export interface NodeSubscriberOptions {
   onGap(phase: 'lost' | 'resumed'): void;
 }
 
+/** A subscribe() waiting for a connection that has its channel subscribed. */
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+  /** Connections that may still fail before it gives up. */
+  attemptsLeft: number;
+}
+
 /**
  * Pub/sub on a cluster: a PUBLISH on any node reaches the subscribers of every node (cluster spec,
  * "Pub/Sub": https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#pubsub),
@@ -75,7 +83,10 @@ export interface NodeSubscriberOptions {
 export class NodeSubscriber {
   readonly #o: NodeSubscriberOptions;
   readonly #channels = new Set<string>();
+  readonly #waiters = new Set<Waiter>();
   #connection: Redis | undefined;
+  /** Its channels are subscribed: it is the one that delivers. */
+  #subscribed = false;
   #retry: NodeJS.Timeout | undefined;
   #next = 0;
   #failures = 0;
@@ -89,15 +100,28 @@ export class NodeSubscriber {
     this.#o = options;
   }
 
-  /** Subscribes on the current connection, or on the next one when there is none now. */
-  subscribe(channel: string): Promise<unknown> {
+  /**
+   * Resolves once a connection has the channel subscribed: this one, or the next ones when it
+   * fails. Rejects when as many connections as there are known nodes (at least three) failed.
+   */
+  subscribe(channel: string): Promise<void> {
     this.#channels.add(channel);
-    return this.#current().subscribe(channel);
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, attemptsLeft: Math.max(3, this.#o.nodes().length) };
+      this.#waiters.add(waiter);
+      const connection = this.#connection;
+      if (!connection) return void this.#connectNow();
+      if (!this.#subscribed) return; // subscribed with every channel once it is ready
+      connection.subscribe(channel).then(
+        () => this.#settle(waiter),
+        () => undefined, // the connection failed: its 'end' moves the waiter on
+      );
+    });
   }
 
   async unsubscribe(channel: string): Promise<void> {
     this.#channels.delete(channel);
-    if (this.#connection?.status === 'ready') await this.#connection.unsubscribe(channel);
+    if (this.#subscribed) await this.#connection?.unsubscribe(channel);
   }
 
   async close(): Promise<void> {
@@ -105,14 +129,20 @@ export class NodeSubscriber {
     clearTimeout(this.#retry);
     const connection = this.#connection;
     this.#connection = undefined;
+    for (const waiter of this.#waiters) waiter.reject(new Error('Connection is closed.'));
+    this.#waiters.clear();
     if (connection) await connection.quit().catch(() => connection.disconnect());
   }
 
-  #current(): Redis {
-    if (this.#connection) return this.#connection;
+  #settle(waiter: Waiter): void {
+    if (this.#waiters.delete(waiter)) waiter.resolve();
+  }
+
+  /** No connection now (a retry is scheduled): try at once, for a subscribe() waiting. */
+  #connectNow(): void {
     clearTimeout(this.#retry);
     this.#retry = undefined;
-    return this.#connect();
+    if (!this.#closed) this.#connect();
   }
 
   #connect(): Redis {
@@ -122,13 +152,14 @@ export class NodeSubscriber {
       ...this.#o.redisOptions,
       host: node?.host,
       port: node?.port,
-      // No reconnection to this node: the next attempt may go to another one (#reconnect).
+      // No reconnection to this node: the next attempt may go to another one.
       retryStrategy: () => null,
       // The channels are subscribed again here, all at once, when it is ready.
       autoResubscribe: false,
       enableReadyCheck: true,
     });
     this.#connection = connection;
+    this.#subscribed = false;
     // Errors end the connection ('end' below); the store's command connection reports outages.
     connection.on('error', () => undefined);
     connection.on('message', (channel: string, message: string) => {
@@ -136,12 +167,15 @@ export class NodeSubscriber {
     });
     connection.once('ready', () => {
       const channels = [...this.#channels];
+      const waiting = [...this.#waiters];
       const subscribed = channels.length ? connection.subscribe(...channels) : Promise.resolve();
       subscribed.then(
         () => {
           if (this.#connection !== connection) return;
+          this.#subscribed = true;
           this.#failures = 0;
           this.#everSubscribed = true;
+          for (const waiter of waiting) this.#settle(waiter);
           if (this.#lost) {
             this.#lost = false;
             this.#o.onGap('resumed');
@@ -153,20 +187,25 @@ export class NodeSubscriber {
     connection.once('end', () => {
       if (this.#connection !== connection) return;
       this.#connection = undefined;
+      this.#subscribed = false;
       if (this.#closed) return;
       if (this.#everSubscribed && !this.#lost) {
         this.#lost = true;
         this.#o.onGap('lost');
       }
+      for (const waiter of this.#waiters) {
+        if (--waiter.attemptsLeft > 0) continue;
+        this.#waiters.delete(waiter);
+        waiter.reject(new Error(`Connection is closed. (no node of the cluster took the subscription)`));
+      }
       this.#failures++;
-      // The first retry at once (another node may well be up), then at most a second apart.
-      this.#retry = setTimeout(
-        () => {
-          this.#retry = undefined;
-          if (!this.#closed && !this.#connection) this.#connect();
-        },
-        Math.min((this.#failures - 1) * 100, 1000),
-      );
+      // The first retry at once (another node may well be up), then at most a second apart; at
+      // once again for a subscribe() still waiting.
+      const delay = this.#waiters.size ? 0 : Math.min((this.#failures - 1) * 100, 1000);
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        if (!this.#closed && !this.#connection) this.#connect();
+      }, delay);
       this.#retry.unref();
     });
     return connection;
