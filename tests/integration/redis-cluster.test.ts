@@ -326,6 +326,8 @@ describe('gateways on a Redis Cluster', () => {
     const logged = [a, b].map((g) => g.output().length);
     const down = Date.now();
     await cluster.kill();
+    // A replica starting now waits for the cluster, and starts when it is back.
+    const starting = startGatewayProcess({ github, env, publicUrl: a.url });
     await sleep(3000);
     // A revocation asked while the cluster is down is refused, not dropped.
     const during = await tokenRequest(a.url, revokedFlow.auth, { token: before }, '/revoke');
@@ -336,6 +338,11 @@ describe('gateways on a Redis Cluster', () => {
     const recovered = await fullService(before);
     await traffic.stop();
     expect(recovered).toBeDefined();
+    const d = await starting;
+    later.push(d);
+    expect(d.output()).toContain('waiting for the Redis Cluster at 127.0.0.1:');
+    expect(await verify(d, before)).toBe(200);
+    expect(await verify(d, revoked)).toBe(401);
 
     const whileDown = traffic.samples.filter((s) => s.at > down + 50 && s.at < back);
     expect(whileDown.length).toBeGreaterThan(50);

@@ -410,7 +410,7 @@ export class RedisStore implements Store {
         () =>
           finish(
             new StorageUnavailable(
-              `${where} is unreachable${last ? ` (${firstLine(last.message)})` : ''}: ${hints.unreachable}`,
+              `${where} is unreachable${last ? ` (${this.cluster && last.message === 'Connection is closed.' ? 'no node answered' : firstLine(last.message)})` : ''}: ${hints.unreachable}`,
             ),
           ),
         timeoutMs,
