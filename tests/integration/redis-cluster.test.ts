@@ -311,6 +311,13 @@ describe('gateways on a Redis Cluster', () => {
     // The old master comes back as a replica of the one that took over.
     await victim.restart();
     await cluster.healthy();
+    // A gateway that saw the master gone said so once, and says once that all is back.
+    for (const g of [a, b]) {
+      const count = (what: RegExp) => g.output().match(what)?.length ?? 0;
+      for (const until = Date.now() + 10_000; Date.now() < until; await sleep(100))
+        if (count(/storage unreachable/g) === count(/storage reachable again/g)) break;
+      expect(count(/storage reachable again/g)).toBe(count(/storage unreachable/g));
+    }
   }, 90_000);
 
   test('every node killed under load, held down, started again: fail closed, then full service', async () => {

@@ -37,15 +37,15 @@ export function keySlot(key: string): number {
   return crc16(bytes) % HASH_SLOTS;
 }
 
-/** The keys grouped by hash slot, each group in the order given (a key given twice is in one group twice). */
-export function bySlot(keys: readonly string[]): string[][] {
-  const groups = new Map<number, string[]>();
-  for (const key of keys) {
+/** The positions of the keys, grouped by hash slot, each group in the order given. */
+export function bySlot(keys: readonly string[]): number[][] {
+  const groups = new Map<number, number[]>();
+  keys.forEach((key, index) => {
     const slot = keySlot(key);
     const group = groups.get(slot);
-    if (group) group.push(key);
-    else groups.set(slot, [key]);
-  }
+    if (group) group.push(index);
+    else groups.set(slot, [index]);
+  });
   return [...groups.values()];
 }
 

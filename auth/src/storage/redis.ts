@@ -212,13 +212,28 @@ export class RedisStore implements Store {
   }
 
   /**
-   * The stored names, grouped so that each group can go in one multi-key command: all of them on
-   * one Redis; by hash slot on a cluster, where a command naming keys of several slots fails
-   * (CROSSSLOT). Each group is atomic; the groups run side by side.
+   * A multi-key command on the stored names of `keys`, its answers in key order: one command on
+   * one Redis; on a cluster, where a command naming keys of several slots fails (CROSSSLOT), one
+   * per hash slot, side by side. Each command is atomic, not the whole.
    */
-  private groups(keys: readonly string[]): string[][] {
+  private async perSlot<V>(
+    keys: readonly string[],
+    command: (client: ScriptedRedis, stored: string[]) => Promise<V[]>,
+  ): Promise<V[]> {
+    const client = this.live;
     const stored = keys.map((key) => this.stored(key));
-    return this.cluster ? bySlot(stored) : [stored];
+    if (!this.cluster) return command(client, stored);
+    const answers = new Array<V>(keys.length);
+    await Promise.all(
+      bySlot(stored).map(async (group) => {
+        const replies = await command(
+          client,
+          group.map((index) => stored[index]!),
+        );
+        group.forEach((index, i) => (answers[index] = replies[i]!));
+      }),
+    );
+    return answers;
   }
 
   /**
@@ -240,17 +255,15 @@ export class RedisStore implements Store {
 
   async getMany<T extends Json = Json>(keys: readonly string[]): Promise<(T | undefined)[]> {
     if (keys.length === 0) return [];
-    const client = this.live;
-    const values = await inGroups(this.groups(keys), (group) => client.mget(group));
-    return keys.map((key) => decode<T>(values.get(this.stored(key)) ?? null));
+    const values = await this.perSlot(keys, (client, stored) => client.mget(stored));
+    return values.map((value) => decode<T>(value));
   }
 
   async hasMany(keys: readonly string[]): Promise<boolean[]> {
     if (keys.length === 0) return [];
-    const client = this.live;
     // MGET, not EXISTS: one answer per key, in order; the values are not decoded.
-    const values = await inGroups(this.groups(keys), (group) => client.mgetBuffer(group));
-    return keys.map((key) => (values.get(this.stored(key)) ?? null) !== null);
+    const values = await this.perSlot(keys, (client, stored) => client.mgetBuffer(stored));
+    return values.map((value) => value !== null);
   }
 
   async set(key: string, value: Json, options: SetOptions = {}): Promise<boolean> {
@@ -271,7 +284,10 @@ export class RedisStore implements Store {
   async delete(...keys: string[]): Promise<number> {
     if (keys.length === 0) return 0;
     const client = this.live;
-    const counts = await Promise.all(this.groups(keys).map((group) => client.del(...group)));
+    const stored = keys.map((key) => this.stored(key));
+    if (!this.cluster) return client.del(...stored);
+    // One DEL per hash slot, as in perSlot.
+    const counts = await Promise.all(bySlot(stored).map((group) => client.del(...group.map((i) => stored[i]!))));
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
@@ -544,8 +560,8 @@ export class RedisStore implements Store {
    * On a cluster no one connection says whether storage is there: a node may be lost while the
    * others answer, and ioredis connects to a node only when a command needs it. Whatever hints at
    * a loss (an error of the cluster or of a node, the pub/sub connection dropped) has every master
-   * pinged; when one does not answer, that is logged once, and the masters are pinged every second
-   * until all answer again, which is logged once too.
+   * pinged; when one does not answer, that is logged once, and every second the slot map is read
+   * again and the masters pinged until all answer, which is logged once too.
    */
   private watchCluster(cluster: Cluster, role: string): void {
     cluster.on('ready', () => {
@@ -580,6 +596,10 @@ export class RedisStore implements Store {
       );
       const probe = async (): Promise<void> => {
         if (health.closed) return;
+        // The slot map read again first: a replica may have taken over since.
+        const cluster = this.client;
+        if (cluster instanceof Cluster)
+          await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
         if (!(await this.ping())) {
           health.probe = setTimeout(() => void probe(), 1000).unref();
           return;
@@ -646,14 +666,6 @@ function masterOf(cluster: Cluster, slot: number): Redis | undefined {
   return owner
     ? cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner)
     : undefined;
-}
-
-/** Runs a multi-key command per group, side by side; the answers by stored key. */
-async function inGroups<V>(groups: string[][], command: (keys: string[]) => Promise<V[]>): Promise<Map<string, V>> {
-  const answers = await Promise.all(groups.map((group) => command(group)));
-  const byKey = new Map<string, V>();
-  groups.forEach((group, g) => group.forEach((key, i) => byKey.set(key, answers[g]![i]!)));
-  return byKey;
 }
 
 const firstLine = (text: string): string => text.split('\n', 1)[0]!;
