@@ -635,7 +635,7 @@ function clusterClient(cluster: NonNullable<RedisStoreOptions['cluster']>): Clus
     retryDelayOnFailover: 100,
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
-    // Until the cluster is first ready (watch() turns it off then).
+    // Until the cluster is first ready (watchCluster turns it off then).
     enableOfflineQueue: true,
   });
 }
