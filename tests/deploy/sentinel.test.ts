@@ -210,7 +210,23 @@ describe('the start scripts and healthchecks, run with the local redis-server', 
     if (!r || r.child.exitCode !== null || r.child.signalCode !== null) return;
     const exited = once(r.child, 'exit');
     r.child.kill('SIGTERM');
+    // Redis waits up to 10 s for lagging replicas before it exits (shutdown-timeout).
+    const kill = setTimeout(() => r.child.kill('SIGKILL'), 15_000);
     await exited;
+    clearTimeout(kill);
+  }
+
+  /** A promise of the gateway's storage, bounded: a failure to reach Redis through the sentinels is reported, not waited out. */
+  async function within<T>(what: string, promise: Promise<T>, ms = 20_000): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The container's healthcheck as Docker runs it, against this machine's port. */
@@ -288,19 +304,29 @@ describe('the start scripts and healthchecks, run with the local redis-server', 
     expect(role(REPLICA.container, PASSWORD)).toBe('slave');
     for (const { container } of SENTINELS) expect(masterPort(container, PASSWORD)).toBe(ports[REDIS.container]);
     let store = gatewayStore(resolved);
-    await store.set('written-before-the-failover', 'kept');
-    await store.close();
+    try {
+      await within('the gateway writes through the sentinels', store.set('written-before-the-failover', 'kept'));
+    } finally {
+      await within('the gateway closes its connections', store.close());
+    }
 
     // 2. A failover: the replica becomes the master; the old one its replica (it authenticates with
     // masterauth); every sentinel agrees.
-    expect(cli(SENTINELS[0]!.container, PASSWORD, 'SENTINEL', 'FAILOVER', MASTER_NAME).trim()).toBe('OK');
+    // (NOGOODSLAVE until the sentinel's view of the replica, refreshed every 10 s, says it is in sync.)
+    await until('a sentinel starts a failover', () =>
+      cli(SENTINELS[0]!.container, PASSWORD, 'SENTINEL', 'FAILOVER', MASTER_NAME).startsWith('OK'),
+    );
     for (const { container } of SENTINELS) {
       await until(`${container} names the replica`, () => masterPort(container, PASSWORD) === ports[REPLICA.container]);
     }
-    await until('the old master follows the new one', () => {
-      const info = cli(REDIS.container, PASSWORD, 'INFO', 'replication');
-      return info.includes('role:slave') && info.includes('master_link_status:up');
-    });
+    await until(
+      'the old master follows the new one',
+      () => {
+        const info = cli(REDIS.container, PASSWORD, 'INFO', 'replication');
+        return info.includes('role:slave') && info.includes('master_link_status:up');
+      },
+      60_000,
+    );
     expect(role(REPLICA.container, PASSWORD)).toBe('master');
 
     // 3. Everything stopped, and started again with another REDIS_PASSWORD in .env (`just restart`):
@@ -319,12 +345,12 @@ describe('the start scripts and healthchecks, run with the local redis-server', 
     for (const name of NAMES) expect(cli(name, PASSWORD, 'PING')).toMatch(/WRONGPASS|NOAUTH|AUTH failed/);
     store = gatewayStore(resolved);
     try {
-      expect(await store.get('written-before-the-failover')).toBe('kept');
-      await store.set('written-after-the-restart', 'new master');
+      expect(await within('the gateway reads', store.get('written-before-the-failover'))).toBe('kept');
+      await within('the gateway writes', store.set('written-after-the-restart', 'new master'));
     } finally {
-      await store.close();
+      await within('the gateway closes its connections', store.close());
     }
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('just up-sentinel', () => {
