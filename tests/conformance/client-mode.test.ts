@@ -12,6 +12,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BrowserServer } from 'playwright-core';
+import { launchBrowserServer } from '../support/browser.ts';
 import { CONFORMANCE } from '../support/conformance.ts';
 
 const DRIVER = join(process.cwd(), 'tests/conformance/client-driver.ts');
@@ -48,10 +50,16 @@ const SCENARIOS = [
 ];
 
 let out: string;
-beforeAll(() => {
+// One Chromium for every scenario's driver (each has its own context): not thirty launches.
+let browser: BrowserServer;
+beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'conformance-client-'));
+  browser = await launchBrowserServer();
 });
-afterAll(() => rmSync(out, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(out, { recursive: true, force: true });
+  await browser?.close();
+});
 
 function run(args: string[], dir: string): Promise<string> {
   return new Promise((resolve) => {
@@ -61,7 +69,12 @@ function run(args: string[], dir: string): Promise<string> {
       // Each scenario's client runs a gateway and a Chromium; with the whole suite in parallel on
       // two cores, the CLI's default 30 s is too short for the slowest.
       [CONFORMANCE, 'client', '--command', `${process.execPath} ${DRIVER}`, '--timeout', '120000', ...args, '-o', dir],
-      { timeout: 240_000, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
+      {
+        timeout: 240_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, BROWSER_WS_ENDPOINT: browser.wsEndpoint() },
+      },
       (_err, stdout, stderr) => resolve(`${stdout}\n${stderr}`),
     );
   });

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page, type Request } from 'playwright-core';
+import { chromium, type Browser, type BrowserServer, type Page, type Request } from 'playwright-core';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -20,9 +20,20 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-/** Debian's Chromium; one per test file, closed in afterAll. */
+/**
+ * Debian's Chromium; one per test file, closed in afterAll. With BROWSER_WS_ENDPOINT (set by a
+ * test for the processes it starts, see `launchBrowserServer`), a connection to that running
+ * Chromium instead: each page still has a context, and cookies, of its own.
+ */
 export function launchBrowser(): Promise<Browser> {
+  const shared = process.env.BROWSER_WS_ENDPOINT;
+  if (shared) return chromium.connect(shared);
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** One Chromium that several processes connect to (BROWSER_WS_ENDPOINT = its `wsEndpoint()`). */
+export function launchBrowserServer(): Promise<BrowserServer> {
+  return chromium.launchServer({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
 /** A fresh page (own cookies) at the size of the committed screenshots. */
