@@ -20,6 +20,7 @@ import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.t
 import { DEFAULT_METADATA, runFlow, type FlowResult } from '../support/flow.ts';
 import { decodeJwt, registerOk, tokenRequest } from '../support/oauth.ts';
 import { Person } from '../support/person.ts';
+import { askVerify } from '../support/verify-request.ts';
 
 describe('REDIS_CLUSTER_NODES', () => {
   const problems = (env: Record<string, string>): string[] => {
@@ -100,23 +101,8 @@ describe('gateways on a Redis Cluster', () => {
       client: await registerOk(registrar.url, DEFAULT_METADATA),
     });
   /** /verify on any replica, asked as the edge asks it for PUBLIC_URL's host (askVerify's request). */
-  const verify = async (on: GatewayProcess, token: string): Promise<number> => {
-    const res = await fetch(`${on.url}/verify`, {
-      headers: {
-        'x-forwarded-method': 'POST',
-        'x-forwarded-proto': 'https',
-        'x-forwarded-host': new URL(a.url).host,
-        'x-forwarded-uri': '/echo/mcp',
-        'x-forwarded-for': '203.0.113.7',
-        accept: 'application/json, text/event-stream',
-        'content-type': 'application/json',
-        'mcp-protocol-version': '2025-11-25',
-        authorization: `Bearer ${token}`,
-      },
-    });
-    await res.arrayBuffer();
-    return res.status;
-  };
+  const verify = async (on: GatewayProcess, token: string): Promise<number> =>
+    (await askVerify(on.url, '/echo/mcp', `Bearer ${token}`, new URL(a.url).host)).status;
   /** /verify's answer once it is `status`, within 3 s (a revocation reaches other replicas as a message). */
   const eventually = async (on: GatewayProcess, token: string, status: number): Promise<number> => {
     let got = await verify(on, token);

@@ -9,7 +9,7 @@
 import { request } from 'node:http';
 import { loadConfig, ConfigError } from '../../mcp-services/proxy/src/config.ts';
 import { modernRequest } from '../support/modern-request.ts';
-import { post, rawSession, startTestProxy, waitFor, type TestProxy } from './fixtures/harness.ts';
+import { post, POST_HEADERS, rawSession, startTestProxy, waitFor, type TestProxy } from './fixtures/harness.ts';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -96,12 +96,7 @@ test('an event stream its client does not read is ended past the buffer bound, l
   const ended = await new Promise<number>((resolve, reject) => {
     const req = request(url, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'x-user-id': 'github:1',
-        ...headers,
-      },
+      headers: { ...POST_HEADERS, ...headers },
     });
     req.on('error', reject);
     req.on('response', (res) => {
