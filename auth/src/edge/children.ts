@@ -3,6 +3,7 @@
  * runs each in its own container): on a free loopback port, with no gateway secret in its
  * environment, watched, and stopped with the gateway.
  */
+import { GATEWAY_CHILD_IPC } from '../../../contracts/child-ipc.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { Config, ServiceConfig } from '../config/load.ts';
@@ -153,6 +154,7 @@ export async function startServices(
           MCP_ALLOWED_ORIGINS: [...config.allowedOrigins].join(','),
           // Only requests that passed the edge carry it (edge/edge-secret.ts).
           MCP_EDGE_SECRET: service.edgeSecret,
+          [GATEWAY_CHILD_IPC]: '1', // the IPC channel below is the gateway's (parent.ts)
         };
         for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name];
         Object.assign(env, catalogue[service.name]?.env);
