@@ -39,7 +39,8 @@ export function launchBrowserServer(): Promise<BrowserServer> {
 /** A fresh page (own cookies) at the size of the committed screenshots. */
 export async function newPage(browser: Browser): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 900, height: 1000 }, colorScheme: 'light' });
-  context.setDefaultNavigationTimeout(60_000); // as navigate() below: a loaded machine is slow, not wrong
+  // As navigate() below: a loaded machine is slow, not wrong (a click waits for the navigation it starts).
+  context.setDefaultTimeout(60_000);
   return context.newPage();
 }
 

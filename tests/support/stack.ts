@@ -71,6 +71,7 @@ export async function startStack(
       // Debug level: the edge logs every path it routed, checked against Traefik's rules at stop().
       env: { ...base, DOTENV_CONFIG_PATH: join(dotenvDir, '.env'), LOG_LEVEL: 'debug', ...github, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: npm, and the node under it, are killed together
     });
   } else {
     url = `http://127.0.0.1:${port}`;
@@ -84,8 +85,17 @@ export async function startStack(
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
   }
+  /** SIGKILL to the gateway's whole process group (npm's node, or the gateway, and its services). */
+  const killAll = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  };
   let out = '';
   const logs = () =>
     out
@@ -96,18 +106,19 @@ export async function startStack(
   const caddyPid = () => logs().find((l) => l.msg === 'Caddy started')?.pid as number | undefined;
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 30_000;
+  // Generous: on two busy cores a start can take long; slow is not wrong.
+  const deadline = Date.now() + 60_000;
   while (!out.includes('"msg":"gateway listening"')) {
     if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}):\n${out}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      killAll();
       killCaddy(caddyPid());
       throw new Error(`the gateway did not start:\n${out}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   if (edge === 'caddy' && caddyPid() === undefined) {
-    child.kill('SIGKILL');
+    killAll();
     throw new Error(`GATEWAY_EDGE=caddy, but the gateway did not start Caddy:\n${out}`);
   }
   return {
@@ -121,7 +132,7 @@ export async function startStack(
       if (child.exitCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const timer = setTimeout(killAll, 10_000);
       const [code] = (await exited) as [number | null];
       clearTimeout(timer);
       if (dotenvDir) rmSync(dotenvDir, { recursive: true, force: true });
