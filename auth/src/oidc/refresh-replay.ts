@@ -16,6 +16,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { TemporarilyUnavailableError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { refreshAnswerKey, refreshLockKey } from '../storage/keys.ts';
 import type { Json, Store } from '../storage/store.ts';
@@ -32,7 +33,13 @@ interface Answer {
 }
 
 /** How long a second request waits for the first one's answer (the lock's holder). */
-const WAIT_MS = 5_000;
+const WAIT_MS = 15_000;
+/**
+ * The lock's life, whatever the window: longer than any first use takes, so that it never lapses
+ * while its holder works (a second request would then use the token again, and reuse revokes the
+ * grant). Released as soon as the first answer is written; a crashed holder's lapses.
+ */
+const LOCK_TTL_S = 30;
 const POLL_MS = 25;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
@@ -73,15 +80,19 @@ export class RefreshReplay {
     const hash = sha256(token);
     if (await this.#replayed(hash, params, req, res)) return;
     const { store } = this.#o;
-    const locked = await store.set(refreshLockKey(hash), 1, { ttl: Math.min(this.#o.grace, 10), onlyIfAbsent: true });
+    const locked = await store.set(refreshLockKey(hash), 1, { ttl: LOCK_TTL_S, onlyIfAbsent: true });
     if (!locked) {
       // Another request (here or on another replica) is using this token now: its answer, once written.
-      for (const until = Date.now() + WAIT_MS; Date.now() < until;) {
+      let held = true;
+      for (const until = Date.now() + WAIT_MS; held && Date.now() < until;) {
         await sleep(POLL_MS);
         if (await this.#replayed(hash, params, req, res)) return;
-        if (!(await store.get(refreshLockKey(hash)))) break;
+        held = Boolean(await store.get(refreshLockKey(hash)));
       }
       if (await this.#replayed(hash, params, req, res)) return;
+      // Still being used: try again shortly (the answer will be there) rather than use it twice.
+      if (held) throw new TemporarilyUnavailableError('this refresh token is being used by another request');
+      // The first use ended without an answer to share (an error): this request is judged on its own.
       return forward();
     }
     try {
