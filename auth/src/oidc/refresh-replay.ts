@@ -35,11 +35,12 @@ interface Answer {
 /** How long a second request waits for the first one's answer (the lock's holder). */
 const WAIT_MS = 15_000;
 /**
- * The lock's life, whatever the window: longer than any first use takes, so that it never lapses
- * while its holder works (a second request would then use the token again, and reuse revokes the
- * grant). Released as soon as the first answer is written; a crashed holder's lapses.
+ * The lock's life, whatever the window, renewed every LOCK_RENEW_MS while its holder works: it
+ * never lapses under a slow first use (a second request would then use the token again, and reuse
+ * revokes the grant), and a crashed holder's lapses within LOCK_TTL_S, less than WAIT_MS.
  */
-const LOCK_TTL_S = 30;
+const LOCK_TTL_S = 6;
+const LOCK_RENEW_MS = 2_000;
 const POLL_MS = 25;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
@@ -95,10 +96,15 @@ export class RefreshReplay {
       // The first use ended without an answer to share (an error): this request is judged on its own.
       return forward();
     }
+    const renew = setInterval(() => {
+      store.set(refreshLockKey(hash), 1, { ttl: LOCK_TTL_S }).catch(() => undefined);
+    }, LOCK_RENEW_MS);
+    renew.unref();
     try {
       await forward();
       await this.#writing.get(hash);
     } finally {
+      clearInterval(renew);
       this.#writing.delete(hash);
       await store.delete(refreshLockKey(hash));
     }
