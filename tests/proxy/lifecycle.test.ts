@@ -83,10 +83,11 @@ test('an idle session expires: its server is stopped and its id gets 404', async
 });
 
 test('activity keeps a session alive past the idle timeout', async () => {
-  const proxy = await proxyWith({ idleTimeoutMs: 1000 });
+  // 3.2 s of calls 400 ms apart, past a 2 s idle timeout (a call may take 1.6 s on a busy machine).
+  const proxy = await proxyWith({ idleTimeoutMs: 2000 });
   const { client } = await connect(proxy.url);
-  for (let i = 0; i < 6; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 300));
+  for (let i = 0; i < 8; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 400));
     expect(textOf(await client.callTool({ name: 'echo', arguments: { message: `${i}` } }))).toBe(`${i}`);
   }
   await client.close();
