@@ -83,11 +83,18 @@ const ACTIONS: Record<string, { positional: number; optional?: number; flags: st
   'upstreams revoke': { positional: 1, optional: 1, flags: ['--yes'] },
 };
 
+/** Every option a command takes. Anything else is an argument: client ids may begin with "--". */
+const OPTIONS = new Set(Object.values(ACTIONS).flatMap((spec) => spec.flags));
+
 function parse(argv: string[]): Command | undefined {
   const [area, action, ...rest] = argv;
   const spec = ACTIONS[`${area} ${action}`];
-  const flags = rest.filter((a) => a.startsWith('--'));
-  const positional = rest.filter((a) => !a.startsWith('--'));
+  // oidc-provider's client ids are 21 characters of A-Z a-z 0-9 _ -: one in 4 096 begins with
+  // "--", and is an id, not an option. "--" ends the options, as in POSIX utilities.
+  const end = rest.indexOf('--');
+  const options = end < 0 ? rest : rest.slice(0, end);
+  const flags = options.filter((a) => OPTIONS.has(a));
+  const positional = [...options.filter((a) => !OPTIONS.has(a)), ...(end < 0 ? [] : rest.slice(end + 1))];
   const count = positional.length;
   if (!spec || count < spec.positional || count > spec.positional + (spec.optional ?? 0)) return undefined;
   if (flags.some((f) => !spec.flags.includes(f))) return undefined;

@@ -241,6 +241,21 @@ test('an unknown client: exit 1 with a clear message', async () => {
   }
 });
 
+// One generated client id in 4 096 begins with "--" (oidc-provider's ids use A-Z a-z 0-9 _ -).
+test('a client id beginning with "--" is an id, not an option; "--" ends the options', async () => {
+  for (const argv of [
+    ['clients', 'show', '--x7Fq2-id', '--json'],
+    ['clients', 'revoke', '--yes', '--x7Fq2-id'],
+    ['clients', 'show', '--', '--x7Fq2-id'],
+  ]) {
+    const { code, output } = await cli(argv);
+    expect({ argv, code, output }).toEqual({ argv, code: 1, output: 'No registered client with id --x7Fq2-id.\n' });
+  }
+  const { code, output } = await cli(['clients', 'show', '--json', '--', publicClient.client_id]);
+  expect(code).toBe(0);
+  expect(JSON.parse(output)).toMatchObject({ metadata: { client_id: publicClient.client_id } });
+});
+
 test('usage errors: exit 64', async () => {
   for (const argv of [
     ['clients'],
@@ -248,6 +263,8 @@ test('usage errors: exit 64', async () => {
     ['clients', 'show'],
     ['clients', 'list', '--yes'],
     ['clients', 'revoke', 'a', 'b', '--yes'],
+    ['clients', 'show', '--', 'a', 'b'],
+    ['clients', 'list', '--jsno'],
   ]) {
     const { code, output } = await cli(argv);
     expect({ argv, code }).toEqual({ argv, code: 64 });

@@ -101,6 +101,10 @@ export class RefreshReplay {
     }, LOCK_RENEW_MS);
     renew.unref();
     try {
+      // Asked again under the lock: a first use may have ended, answer written and lock released,
+      // between the look above and taking the lock. Its holder writes the answer before releasing,
+      // so now it is there if that happened; used again, the token would revoke its grant.
+      if (await this.#replayed(hash, params, req, res)) return;
       await forward();
       await this.#writing.get(hash);
     } finally {
