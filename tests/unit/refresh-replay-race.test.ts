@@ -4,11 +4,15 @@
  * ends (answer written, lock released). The second must then find the answer under its lock, not
  * use the token again: reuse of a rotated refresh token revokes the grant (RFC 9700 §4.14.2).
  * Two replicas share one store; the second one's lock is held back until the first one is done.
+ * And how long a second request waits: a working holder's lock outlives the wait (503, Retry-After),
+ * a crashed holder's lapses within it (the request is then judged on its own).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
+import { jest } from '@jest/globals';
 import type Provider from 'oidc-provider';
+import { TemporarilyUnavailableError } from '../../auth/src/errors.ts';
 import { createLogger } from '../../auth/src/log.ts';
 import { RefreshReplay } from '../../auth/src/oidc/refresh-replay.ts';
 import { refreshLockKey } from '../../auth/src/storage/keys.ts';
@@ -102,4 +106,63 @@ test('a first use that ends between the look and the lock: the second request re
   expect(JSON.parse(second.sent.body!)).toMatchObject({ access_token: 'at-2', refresh_token: 'rt-2' });
   // And the lock is not left behind.
   expect(await shared.get(refreshLockKey(createHash('sha256').update('rt-1').digest('base64url')))).toBeUndefined();
+});
+
+describe('a second request waits for the lock at most 15 s', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  test('a holder still working after 15 s: 503 temporarily_unavailable, the token not used twice', async () => {
+    const store = new MemoryStore();
+    const logger = createLogger('silent');
+    const a = new RefreshReplay({ store, grace: 30, sealingKey, provider: fakeProvider(), logger });
+    const b = new RefreshReplay({ store, grace: 30, sealingKey, provider: fakeProvider(), logger });
+    // A's first use hangs (a slow identity provider, say): its lock is renewed every 2 s.
+    let endA!: () => void;
+    const aDone = a.handle(params(), req, response().res, () => new Promise<void>((resolve) => (endA = resolve)));
+    await jest.advanceTimersByTimeAsync(10);
+    let usedByB = 0;
+    const bDone = b
+      .handle(params(), req, response().res, async () => {
+        usedByB += 1;
+      })
+      .then(
+        () => 'answered',
+        (err: unknown) => err,
+      );
+    await jest.advanceTimersByTimeAsync(14_000);
+    let settled = false;
+    void bDone.then(() => (settled = true));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(settled).toBe(false); // still waiting after 14 s: the lock outlived its 6 s life by renewal
+    await jest.advanceTimersByTimeAsync(1_500);
+    const error = await bDone;
+    expect(error).toBeInstanceOf(TemporarilyUnavailableError);
+    expect((error as TemporarilyUnavailableError).headers()).toEqual({ 'retry-after': '1' });
+    expect(usedByB).toBe(0);
+    endA();
+    await aDone;
+  });
+
+  test("a crashed holder's lock lapses within 6 s: the request is then judged on its own", async () => {
+    const store = new MemoryStore();
+    const b = new RefreshReplay({
+      store,
+      grace: 30,
+      sealingKey,
+      provider: fakeProvider(),
+      logger: createLogger('silent'),
+    });
+    // The lock as a holder killed mid-refresh leaves it: never renewed, never released.
+    await store.set(refreshLockKey(createHash('sha256').update('rt-1').digest('base64url')), 1, { ttl: 6 });
+    let usedAt = 0;
+    const start = Date.now();
+    const bDone = b.handle(params(), req, response().res, async () => {
+      usedAt = Date.now() - start;
+    });
+    await jest.advanceTimersByTimeAsync(7_000);
+    await bDone;
+    expect(usedAt).toBeGreaterThanOrEqual(6_000);
+    expect(usedAt).toBeLessThan(7_000);
+  });
 });
