@@ -8,6 +8,7 @@
  */
 import { maxHeaderSize, STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { jsonRpcErrorBody } from './jsonrpc-error.ts';
 import type { LimitLog } from './limit-log.ts';
 
 /** `oauth`: RFC 6749 §5.2's error object; `jsonrpc`: a JSON-RPC error (an MCP endpoint). */
@@ -20,8 +21,8 @@ function body(shape: ErrorShape, status: number): string {
       : status === 408
         ? 'The request did not arrive in time'
         : 'The request is not valid HTTP';
-  if (shape === 'jsonrpc')
-    return JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message: description }, id: null });
+  // JSON-RPC 2.0 §5.1: -32600, Invalid Request.
+  if (shape === 'jsonrpc') return jsonRpcErrorBody(-32600, description);
   return JSON.stringify({ error: 'invalid_request', error_description: description });
 }
 

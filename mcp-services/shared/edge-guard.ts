@@ -13,6 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { EDGE_SECRET_HEADER } from '../../contracts/headers.ts';
+import { sendJsonRpcError } from '../../contracts/jsonrpc-error.ts';
 import { isLoopbackHost } from '../../contracts/loopback.ts';
 
 export { EDGE_SECRET_HEADER, isLoopbackHost };
@@ -147,8 +148,7 @@ export function createEdgeGuard(secret: string | undefined, log: EdgeGuardLog): 
       },
       'request refused: not through the edge',
     );
-    const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: FORBIDDEN_MESSAGE }, id: null });
-    res.writeHead(403, { 'content-type': 'application/json' }).end(body);
+    sendJsonRpcError(res, 403, -32000, FORBIDDEN_MESSAGE);
     return false;
   };
 }

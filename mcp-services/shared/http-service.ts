@@ -23,6 +23,7 @@ import { createEdgeGuard, startupEdgeSecret, type EdgeGuardLog } from './edge-gu
 import { applyKeepAlive } from './keep-alive.ts';
 import { IDENTITY } from '../../contracts/headers.ts';
 import { answerClientErrors } from '../../contracts/client-errors.ts';
+import { sendJsonRpcError } from '../../contracts/jsonrpc-error.ts';
 import { LimitLog } from '../../contracts/limit-log.ts';
 import { boundedResponse } from './bounded-stream.ts';
 import { SessionEventStore } from './event-store.ts';
@@ -57,14 +58,8 @@ export const SERVICE_LIMITS = {
   streamBufferBytes: 16 * 1024 * 1024,
 };
 
-function jsonRpcError(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+function jsonRpcError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
+  sendJsonRpcError(res, status, -32000, message, null, headers);
 }
 
 export function createServiceHandler(options: ServiceOptions, limitsOf: Partial<typeof SERVICE_LIMITS> = {}) {

@@ -37,6 +37,7 @@ import type { Logger } from '../log.ts';
 import { X509Certificate } from 'node:crypto';
 import { CHAIN, preflightHeaders, responseCorsHeaders, UPSTREAM_CHAIN, withVaryOrigin } from './chain.ts';
 import { EDGE_ANSWER_STATUSES, edgeAnswerPath } from '../upstream/edge-answers.ts';
+import { jsonRpcError } from '../../../contracts/jsonrpc-error.ts';
 import type { Upstream } from './proxy.ts';
 import {
   AUTH_ROUTES,
@@ -495,13 +496,7 @@ export function caddyConfig(options: CaddyEdgeOptions): Json {
     },
     {
       match: [{ vars: { gateway_step: ['service'] } }],
-      handle: [
-        answer(
-          502,
-          { jsonrpc: '2.0', error: { code: -32000, message: 'MCP service unavailable' }, id: null },
-          CORS_ON_ERRORS,
-        ),
-      ],
+      handle: [answer(502, jsonRpcError(-32000, 'MCP service unavailable'), CORS_ON_ERRORS)],
       terminal: true,
     },
     {

@@ -15,6 +15,7 @@ import type { Upstreams } from '../upstream/upstreams.ts';
 import { chainOf, isPreflight, preflightHeaders, responseCorsHeaders, withVaryOrigin } from './chain.ts';
 import { proxy, withoutHopByHop, type Upstream } from './proxy.ts';
 import { remoteRequest } from './remote.ts';
+import { jsonRpcError } from '../../../contracts/jsonrpc-error.ts';
 import { limitLogOf } from '../../../contracts/limit-log.ts';
 import { hasBody, MCP_BODY_LIMIT, mcpRequest, readMcpBody, TOO_LARGE_BODY } from './mcp-body.ts';
 import { normalizeTarget, routeOf, ROUTING_ANSWERS } from './routes.ts';
@@ -139,8 +140,7 @@ export function createEdge(options: EdgeOptions) {
       }
     }
     if (!upstream) {
-      const error = { jsonrpc: '2.0', error: { code: -32000, message: 'MCP service is not running' }, id: null };
-      json(res, 502, error, withCors({}));
+      json(res, 502, jsonRpcError(-32000, 'MCP service is not running'), withCors({}));
       return;
     }
     const remote = serviceConfig?.remote?.auth ? options.remotes?.get(name) : undefined;

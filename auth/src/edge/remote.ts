@@ -17,6 +17,7 @@ import type { Logger } from '../log.ts';
 import { challengeParams } from '../upstream/discovery.ts';
 import type { UpstreamService } from '../upstream/upstreams.ts';
 import { upstreamFailure, upstreamRefused } from '../upstream/edge-answers.ts';
+import { jsonRpcErrorBody } from '../../../contracts/jsonrpc-error.ts';
 import { InsufficientScopeError, toWire, type Challenge, type InvalidTokenError } from '../errors.ts';
 import { upstreamPath, upstreamTransport, withoutHopByHop, type Upstream } from './proxy.ts';
 
@@ -47,7 +48,7 @@ function jsonRpcError(
   message: string,
   answerHeaders: RemoteRequest['answerHeaders'],
 ): void {
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
+  const body = jsonRpcErrorBody(-32000, message);
   if (res.headersSent) return void res.destroy();
   res
     .writeHead(status, answerHeaders({ 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }))

@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServiceRegistry } from '../oidc/services.ts';
+import { jsonRpcError, type JsonRpcErrorResponse } from '../../../contracts/jsonrpc-error.ts';
 import { InvalidTokenError, NotFoundError, toWire } from '../errors.ts';
 import type { Upstreams } from './upstreams.ts';
 
@@ -29,14 +30,14 @@ export function upstreamFailure(
   name: string,
   failure: 'timeout' | 'unreachable',
   timeoutMs: number,
-): { status: 502 | 504; body: { jsonrpc: '2.0'; error: { code: number; message: string }; id: null } } {
+): { status: 502 | 504; body: JsonRpcErrorResponse } {
   const message =
     failure === 'timeout'
       ? `${name}: the upstream MCP server did not answer within ${Math.round(timeoutMs / 1000)} s`
       : `${name}: the upstream MCP server could not be reached`;
   return {
     status: failure === 'timeout' ? 504 : 502,
-    body: { jsonrpc: '2.0', error: { code: -32000, message }, id: null },
+    body: jsonRpcError(-32000, message),
   };
 }
 

@@ -15,6 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { createEdgeGuard, isLoopbackHost } from '../../shared/edge-guard.ts';
+import { sendJsonRpcError } from '../../../contracts/jsonrpc-error.ts';
 import { LimitLog } from '../../../contracts/limit-log.ts';
 import { readJson } from '../../shared/read-json.ts';
 import { callerIdentity } from '../../shared/identity.ts';
@@ -25,18 +26,6 @@ import { isModernPost } from '../../shared/era.ts';
 
 /** The revisions this proxy relays: every one the SDK speaks (2025-11-25, -06-18, -03-26 and older). */
 export const PROTOCOL_VERSIONS: readonly string[] = SUPPORTED_PROTOCOL_VERSIONS;
-
-export function sendError(
-  res: ServerResponse,
-  status: number,
-  code: number,
-  message: string,
-  id: RequestId | null = null,
-  headers: Record<string, string> = {},
-): void {
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id });
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
-}
 
 /**
  * MCP 2025-11-25, transports, "Security Warning": servers MUST validate the Origin header, and
@@ -76,7 +65,7 @@ export function createHandler(
     const body = await readJson(req, config.maxMessageBytes);
     if (body.ok) return body;
     if (body.status === 413) limits.hit('message size', user, { maxBytes: config.maxMessageBytes, status: 413 });
-    sendError(res, body.status, body.code, body.message);
+    sendJsonRpcError(res, body.status, body.code, body.message);
     return undefined;
   }
 
@@ -84,13 +73,13 @@ export function createHandler(
     const origin = header(req, 'origin');
     if (!originAllowed(config, origin)) {
       logger.info({ origin }, 'origin refused');
-      return sendError(res, 403, -32000, `Forbidden: origin ${origin} may not call this server`);
+      return sendJsonRpcError(res, 403, -32000, `Forbidden: origin ${origin} may not call this server`);
     }
     // Transports, "Protocol Version Header": an invalid or unsupported version MUST get 400. A
     // session-less POST may be of the 2026-07-28 era, whose handler answers for its versions.
     const version = header(req, 'mcp-protocol-version');
     const unsupported = () =>
-      sendError(
+      sendJsonRpcError(
         res,
         400,
         -32000,
@@ -99,7 +88,7 @@ export function createHandler(
     const sessionless = req.method === 'POST' && header(req, 'mcp-session-id') === undefined;
     if (version !== undefined && !PROTOCOL_VERSIONS.includes(version) && !sessionless) return unsupported();
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
-      return sendError(res, 405, -32000, 'Method not allowed', null, { allow: 'GET, POST, DELETE' });
+      return sendJsonRpcError(res, 405, -32000, 'Method not allowed', null, { allow: 'GET, POST, DELETE' });
     }
     const identity = callerIdentity(req.headers);
     const sessionId = header(req, 'mcp-session-id');
@@ -107,7 +96,7 @@ export function createHandler(
       // Transports, "Session Management": an unknown or ended session MUST get 404 (the client
       // then starts a new one). Another user's session is unknown to this user.
       const session = sessions.find(sessionId, identity.id);
-      if (!session) return sendError(res, 404, -32001, 'Session not found');
+      if (!session) return sendJsonRpcError(res, 404, -32001, 'Session not found');
       sessions.touch(session);
       if (req.method !== 'POST') return session.serve(req, res);
       const body = await read(req, res, identity.id);
@@ -122,24 +111,24 @@ export function createHandler(
           status: 429,
         });
         const message = `Too many requests in progress: a session may have ${config.maxPendingRequests} unanswered`;
-        return sendError(res, 429, -32000, message, incoming[0]!.id, { 'retry-after': '1' });
+        return sendJsonRpcError(res, 429, -32000, message, incoming[0]!.id, { 'retry-after': '1' });
       }
       return session.serve(req, res, body.value);
     }
     // No session id: a 2026-07-28 request (served by the user's pooled child, modern.ts), or an
     // initialize; other 2025 requests without it SHOULD get 400 ("Session Management").
     const missing = 'Bad Request: Mcp-Session-Id header is required (start a session with initialize)';
-    if (req.method !== 'POST') return sendError(res, 400, -32000, missing);
+    if (req.method !== 'POST') return sendJsonRpcError(res, 400, -32000, missing);
     const body = await read(req, res, identity.id);
     if (!body) return;
     if (isModernPost(req, body.value)) return modern(req, res, body.value);
     if (version !== undefined && !PROTOCOL_VERSIONS.includes(version)) return unsupported();
-    if (!isInitializeRequest(body.value)) return sendError(res, 400, -32000, missing);
+    if (!isInitializeRequest(body.value)) return sendJsonRpcError(res, 400, -32000, missing);
     const session = sessions.open(identity);
     if ('status' in session) {
       const retry: Record<string, string> = session.status === 503 ? { 'retry-after': '30' } : {};
       const id = (body.value as { id?: RequestId }).id ?? null;
-      return sendError(res, session.status, -32000, session.message, id, retry);
+      return sendJsonRpcError(res, session.status, -32000, session.message, id, retry);
     }
     try {
       await session.serve(req, res, body.value);
@@ -158,10 +147,10 @@ export function createHandler(
     // First of all, before the Origin check: a request not from the edge gets 403 and touches
     // no session; one from it goes on without the header (no child, log or tool sees it).
     if (!fromEdge(req, res)) return;
-    if (path !== '/mcp') return sendError(res, 404, -32000, 'Not found');
+    if (path !== '/mcp') return sendJsonRpcError(res, 404, -32000, 'Not found');
     handleMcp(req, res).catch((err: Error) => {
       logger.error({ err: err.message }, 'request failed');
-      if (!res.headersSent) sendError(res, 500, -32603, 'Internal error');
+      if (!res.headersSent) sendJsonRpcError(res, 500, -32603, 'Internal error');
       else res.end();
     });
   };

@@ -18,6 +18,7 @@ import { ErrorCode, McpError, ResultSchema } from '@modelcontextprotocol/sdk/typ
 import { createMcpHandler, Server, type McpRequestContext, type ServerContext } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { Logger } from 'pino';
+import { sendJsonRpcError } from '../../../contracts/jsonrpc-error.ts';
 import { LimitLog } from '../../../contracts/limit-log.ts';
 import { boundedResponse } from '../../shared/bounded-stream.ts';
 import { callerIdentity, headersOf } from '../../shared/identity.ts';
@@ -382,25 +383,17 @@ export function modernHandler(pool: ModernPool) {
       pooled = await pool.childOf(req.headers);
     } catch (err) {
       if (!(err instanceof PoolRefusal)) throw err;
-      const id = (body as { id?: unknown } | undefined)?.id ?? null;
-      const text = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: err.message }, id });
-      res
-        .writeHead(err.status, {
-          'content-type': 'application/json',
-          ...(err.status === 503 ? { 'retry-after': '30' } : {}),
-        })
-        .end(text);
-      return;
+      const id = (body as { id?: unknown } | undefined)?.id;
+      const retry: Record<string, string> = err.status === 503 ? { 'retry-after': '30' } : {};
+      return sendJsonRpcError(res, err.status, -32000, err.message, id, retry);
     }
     const user = callerIdentity(req.headers).id;
     // As a 2025 session's (http.ts): a bound on what one child is working on for its user.
     if (pooled.pending >= pool.config.maxPendingRequests) {
       pool.limits.hit('pending requests per child', user, { max: pool.config.maxPendingRequests, status: 429 });
-      const id = (body as { id?: unknown } | undefined)?.id ?? null;
+      const id = (body as { id?: unknown } | undefined)?.id;
       const message = `Too many requests in progress: at most ${pool.config.maxPendingRequests} unanswered`;
-      const text = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id });
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' }).end(text);
-      return;
+      return sendJsonRpcError(res, 429, -32000, message, id, { 'retry-after': '1' });
     }
     const listen = body as { method?: unknown; params?: { notifications?: { resourceSubscriptions?: unknown } } };
     const uris = listen?.params?.notifications?.resourceSubscriptions;
