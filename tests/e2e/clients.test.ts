@@ -13,6 +13,8 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { BrowserServer } from 'playwright-core';
+import { launchBrowserServer } from '../support/browser.ts';
 import { startGitHubStandin, type GitHubStandin } from '../support/github-standin.ts';
 import { freePort, startStack, type Stack } from '../support/stack.ts';
 
@@ -29,6 +31,8 @@ let stack: Stack;
 let dir: string;
 let browser: string;
 let followLog: string;
+/** One Chromium that every $BROWSER run connects to, rather than one launched per login. */
+let chromium: BrowserServer;
 const children = new Set<ChildProcess>();
 const transports = new Set<StdioClientTransport>();
 
@@ -45,6 +49,7 @@ beforeAll(async () => {
   // xdg-open runs `$browser "$url"` with $browser unquoted: one executable path, no spaces.
   expect(BROWSER).not.toMatch(/[\s:]/);
   browser = BROWSER;
+  chromium = await launchBrowserServer();
 }, TIMEOUT);
 
 afterAll(async () => {
@@ -56,6 +61,7 @@ afterAll(async () => {
   }
   await stack?.stop();
   await github?.stop();
+  await chromium?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, TIMEOUT);
 
@@ -68,8 +74,12 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A fresh HOME per client run: no tokens or registrations carried over between runs. */
-function clientEnv(name: string): Record<string, string> {
+/**
+ * A fresh HOME per client run: no tokens or registrations carried over between runs. The hook
+ * connects to the file's Chromium (BROWSER_WS_ENDPOINT), except for docs/clients.md's recipes,
+ * run as written: there it launches its own.
+ */
+function clientEnv(name: string, options: { asDocumented?: boolean } = {}): Record<string, string> {
   const home = mkdtempSync(join(dir, `${name}-`));
   return {
     PATH: process.env.PATH ?? '',
@@ -77,6 +87,7 @@ function clientEnv(name: string): Record<string, string> {
     // Headless: no desktop, so xdg-open falls through to $BROWSER.
     BROWSER: browser,
     FOLLOW_LOG: followLog,
+    ...(options.asDocumented ? {} : { BROWSER_WS_ENDPOINT: chromium.wsEndpoint() }),
   };
 }
 
@@ -248,9 +259,12 @@ test(
 async function inspector(
   service: string,
   args: string[],
-  options: { base?: string; env?: Record<string, string>; home?: string; login?: boolean } = {},
+  options: { base?: string; env?: Record<string, string>; home?: string; login?: boolean; asDocumented?: boolean } = {},
 ): Promise<unknown> {
-  const env = { ...clientEnv(`inspector-${service}`), ...(options.home ? { HOME: options.home } : {}) };
+  const env = {
+    ...clientEnv(`inspector-${service}`, { asDocumented: options.asDocumented }),
+    ...(options.home ? { HOME: options.home } : {}),
+  };
   const callback = `http://127.0.0.1:${await freePort()}/oauth/callback`;
   const target = args.includes('--server-url') ? [] : [`${options.base ?? stack.url}/${service}/mcp`];
   const child = spawn(
@@ -376,6 +390,7 @@ describe('the quick start (cp .env.example .env && npm start: no GitHub app, one
       const tools = await inspector('echo-stateful', ['--method', 'tools/list'], {
         base: quick.url,
         env: { FOLLOW_PASSWORD: password },
+        asDocumented: true,
       });
       expect((tools as { tools: { name: string }[] }).tools.map((t) => t.name)).toContain('whoami');
       // The hook writes its summary after the client got its callback: wait for it.
@@ -394,7 +409,12 @@ describe('the quick start (cp .env.example .env && npm start: no GitHub app, one
     async () => {
       const home = mkdtempSync(join(dir, 'inspector-file-'));
       const file = { MCP_INSPECTOR_SECRET_STORE: 'file', FOLLOW_PASSWORD: password };
-      await inspector('echo-stateful', ['--method', 'tools/list'], { base: quick.url, home, env: file });
+      await inspector('echo-stateful', ['--method', 'tools/list'], {
+        base: quick.url,
+        home,
+        env: file,
+        asDocumented: true,
+      });
       // No browser from here on: a login attempt would fail.
       const offline = { ...file, BROWSER: '/bin/false', MCP_AUTO_OPEN_ENABLED: 'false' };
       const names = (r: unknown) => (r as { tools: { name: string }[] }).tools.map((t) => t.name);

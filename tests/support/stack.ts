@@ -8,8 +8,8 @@
  * developer's own `.env` is left alone) and `npm start`, with PORT, the GitHub stand-in's
  * settings and `env` set from outside, as a user would set them in that `.env`.
  *
- * The edge is the local one, or Caddy with GATEWAY_EDGE=caddy in the test run's environment
- * (`npm run test:e2e:caddy`): then the same stack runs as `npm run start:caddy` (`--edge=caddy`),
+ * The edge is the local one, or Caddy with GATEWAY_EDGE=caddy in the test file's environment
+ * (Jest's caddy project, `npm run test:e2e:caddy`): then the same stack runs as `npm run start:caddy` (`--edge=caddy`),
  * and `stop()` also checks that Caddy did not outlive the gateway.
  *
  * The stack logs at debug level, where the local edge logs every path it routed; `stop()` checks
