@@ -24,7 +24,6 @@ const project = {
       },
     ],
   },
-  testTimeout: 30000,
 };
 
 const projects = [
@@ -43,6 +42,8 @@ if (unknown.length) throw new Error(`TEST_PROJECTS: no project ${unknown.join(',
 /** @type {import('jest').Config} */
 export default {
   projects: projects.filter((p) => chosen.includes(p.displayName)),
+  // A global setting: in a project's configuration Jest ignores it (5 s hooks and tests).
+  testTimeout: 30000,
   // Most files wait on child processes, sockets and browsers more than on a core: two files at a
   // time on two cores keep CI under 15 minutes (one at a time took about 19).
   maxWorkers: Math.max(2, availableParallelism() - 1),
