@@ -36,7 +36,7 @@ beforeAll(async () => {
   const publicUrl = `http://127.0.0.1:${portA}`;
   a = await gateway(publicUrl, portA);
   b = await gateway(publicUrl, portB);
-}, 60_000);
+}, 150_000);
 
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);

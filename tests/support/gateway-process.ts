@@ -48,7 +48,8 @@ export async function startGatewayProcess(options: {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 20_000;
+  // Generous, as for the whole stack (stack.ts): on two busy cores a start can take long; slow is not wrong.
+  const deadline = Date.now() + 60_000;
   while (!out.includes('auth service listening')) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
