@@ -160,7 +160,8 @@ test('a GitHub user not in ALLOWED_GITHUB_USERS sees the "not allowed" page', as
 });
 
 test('`cp .env.example .env && npm start`: the local user signs in with the printed password', async () => {
-  const password = /password: (\S+)/.exec(local.output())?.[1];
+  // The banner comes once the logs are flushed, after "gateway listening".
+  const password = (await local.waitForOutput(/password: (\S+)/))[1];
   expect(password).toBeTruthy();
   const page = await newPage(browser);
   const seen = watch(page);

@@ -379,7 +379,8 @@ describe('the quick start (cp .env.example .env && npm start: no GitHub app, one
   let password: string;
   beforeAll(async () => {
     quick = await startStack({ readme: true, env: { MCP_ECHO_STATEFUL_ENABLED: 'true' } });
-    password = /Sign in as "local" with the password: (\S+)/.exec(quick.output())![1]!;
+    // The banner comes once the logs are flushed, after "gateway listening".
+    password = (await quick.waitForOutput(/Sign in as "local" with the password: (\S+)/))[1]!;
   }, TIMEOUT);
   afterAll(() => quick?.stop(), TIMEOUT);
 

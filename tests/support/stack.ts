@@ -40,6 +40,8 @@ export interface Stack {
   edge: EdgeKind;
   port: number;
   output: () => string;
+  /** The first match of `pattern` in the output, once there: lines such as the banner come after "gateway listening". */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   logs: () => Record<string, unknown>[];
   process: ChildProcess;
   stop(): Promise<number | null>;
@@ -127,6 +129,14 @@ export async function startStack(
     edge,
     process: child,
     output: () => out,
+    async waitForOutput(pattern, timeoutMs = 30_000) {
+      for (const until = Date.now() + timeoutMs; ;) {
+        const found = pattern.exec(out);
+        if (found) return found;
+        if (Date.now() > until) throw new Error(`${pattern} not in the gateway's output:\n${out}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     logs,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
