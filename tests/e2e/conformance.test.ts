@@ -35,7 +35,9 @@ import {
   acrossRevisions,
   CONFORMANCE,
   EVERYTHING,
+  proxiedReferenceSuite,
   readResults,
+  referenceSuite,
   regressions,
   reportFile,
   runServerSuite,
@@ -138,7 +140,7 @@ afterAll(async () => {
 // would read as scenarios missing.
 test('through the gateway, every conformance scenario passes that passes without it', async () => {
   const [alone, gateway] = await Promise.all([
-    runServerSuite(proxy.url, join(work, 'proxy'), 180_000),
+    proxiedReferenceSuite(proxy.url, join(work, 'proxy')),
     runServerSuite(forwarder.url, join(work, 'gateway'), 180_000),
   ]);
   const compared = regressions(alone, gateway, ['proxy', 'gateway'], `server-${process.env.GATEWAY_EDGE ?? 'local'}`);
@@ -151,11 +153,11 @@ test('through the gateway, every conformance scenario passes that passes without
     report: compared.report,
   });
   expect(gateway.get('dns-rebinding-protection')).toEqual({ passed: true, failures: [] });
-}, 200_000);
+}, 240_000);
 
 test('at MCP 2026-07-28 through the gateway: every scenario both revisions have that server-everything passes at 2025-11-25 on its own', async () => {
   const [direct, modern, echo2025, echo2026] = await Promise.all([
-    runServerSuite(referenceUrl, join(work, 'reference-2025'), 180_000),
+    referenceSuite(referenceUrl, join(work, 'reference-2025')),
     runServerSuite(forwarder.url, join(work, 'gateway-2026'), 180_000, '2026-07-28'),
     runServerSuite(echoForwarder.url, join(work, 'echo-2025'), 180_000),
     runServerSuite(echoForwarder.url, join(work, 'echo-2026'), 180_000, '2026-07-28'),
@@ -172,7 +174,7 @@ test('at MCP 2026-07-28 through the gateway: every scenario both revisions have 
   const echo = acrossRevisions(echo2025, echo2026);
   expect(echo.both).toEqual(expect.arrayContaining(['tools-list', 'dns-rebinding-protection']));
   expect(echo.missed).toEqual([]);
-}, 200_000);
+}, 240_000);
 
 test('server-sse-polling: the same result through the gateway as at server-everything on its own', async () => {
   const [direct, gateway] = await Promise.all([

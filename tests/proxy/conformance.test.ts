@@ -13,6 +13,8 @@ import { startTestProxy, type TestProxy } from './fixtures/harness.ts';
 import {
   acrossRevisions,
   EVERYTHING,
+  proxiedReferenceSuite,
+  referenceSuite,
   regressions,
   runServerSuite,
   startReferenceServer,
@@ -46,23 +48,23 @@ afterAll(async () => {
 
 test('the proxy passes every conformance scenario the reference server passes', async () => {
   const [direct, proxied] = await Promise.all([
-    runServerSuite(referenceUrl, join(work, 'reference'), 100_000),
-    runServerSuite(proxy.url, join(work, 'proxy'), 100_000),
+    referenceSuite(referenceUrl, join(work, 'reference')),
+    proxiedReferenceSuite(proxy.url, join(work, 'proxy')),
   ]);
   const compared = regressions(direct, proxied, ['reference', 'proxy'], 'proxy');
   expect(compared).toEqual({ regressions: [], report: compared.report });
-}, 120_000);
+}, 240_000);
 
 test('at MCP 2026-07-28, through the proxy, every scenario both revisions have that the reference passes at 2025-11-25', async () => {
   const [direct, modern] = await Promise.all([
-    runServerSuite(referenceUrl, join(work, 'reference-2025'), 100_000),
+    referenceSuite(referenceUrl, join(work, 'reference-2025')),
     // The suite's client is pinned to 2026-07-28 here: it never initializes; the proxy's modern
     // path serves it from a child it initialized itself.
-    runServerSuite(proxy.url, join(work, 'proxy-2026'), 100_000, '2026-07-28'),
+    runServerSuite(proxy.url, join(work, 'proxy-2026'), 180_000, '2026-07-28'),
   ]);
   const { both, missed } = acrossRevisions(direct, modern);
   expect(both).toEqual(
     expect.arrayContaining(['tools-list', 'tools-call-simple-text', 'resources-list', 'prompts-list']),
   );
   expect(missed).toEqual([]);
-}, 120_000);
+}, 240_000);

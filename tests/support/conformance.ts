@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedResult } from './shared-result.ts';
 
 export const CONFORMANCE = join(process.cwd(), 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 /** The reference server, server-everything. */
@@ -98,6 +99,21 @@ export async function runServerSuite(
   });
   return readResults(outputDir, /^server-/);
 }
+
+/**
+ * The baselines: `--suite all` against server-everything on its own Streamable HTTP transport, and
+ * against the proxy wrapping it over stdio (started as both suites start it: 100 sessions, one
+ * user). Their verdicts do not depend on the file asking, so one run of each serves every file of
+ * the test run (shared-result.ts): three files and both edges' copies of one used to run them
+ * seven times.
+ */
+const SUITE_LIMIT_MS = 180_000;
+const shared = async (key: string, run: () => Promise<Results>): Promise<Results> =>
+  new Map(await sharedResult(key, async () => [...(await run())]));
+export const referenceSuite = (url: string, outputDir: string): Promise<Results> =>
+  shared('server-everything-suite-all', () => runServerSuite(url, outputDir, SUITE_LIMIT_MS));
+export const proxiedReferenceSuite = (url: string, outputDir: string): Promise<Results> =>
+  shared('proxied-server-everything-suite-all', () => runServerSuite(url, outputDir, SUITE_LIMIT_MS));
 
 /** Where the full tables of a comparison are kept (outside the test's own temporary directory). */
 export function reportFile(name: string): string {
