@@ -58,7 +58,8 @@ export const SERVICE_LIMITS = {
   streamBufferBytes: 16 * 1024 * 1024,
 };
 
-function jsonRpcError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
+/** A refusal of this service's own (-32000, a server error), with the HTTP status it calls for. */
+function refuse(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
   sendJsonRpcError(res, status, -32000, message, null, headers);
 }
 
@@ -134,13 +135,13 @@ export function createServiceHandler(options: ServiceOptions, limitsOf: Partial<
       touch(id as string);
       return existing.serve(req, res);
     }
-    if (typeof id === 'string') return jsonRpcError(res, 404, 'Session not found');
+    if (typeof id === 'string') return refuse(res, 404, 'Session not found');
     let body: unknown;
     if (req.method === 'POST') {
       const read = await readJson(req, bounds.bodyBytes);
       if (!read.ok) {
         if (read.status === 413) limits.hit('message size', user, { maxBytes: bounds.bodyBytes, status: 413 });
-        return jsonRpcError(res, read.status, read.message);
+        return refuse(res, read.status, read.message);
       }
       body = read.value;
       // A request of the 2026-07-28 era: no session, served statelessly.
@@ -149,7 +150,7 @@ export function createServiceHandler(options: ServiceOptions, limitsOf: Partial<
     // No session id: only an initialize may start one; the transport itself answers 400 otherwise.
     const refusal = overLimit(user);
     if (refusal) {
-      return jsonRpcError(res, refusal.status, refusal.message, refusal.status === 503 ? { 'retry-after': '30' } : {});
+      return refuse(res, refusal.status, refusal.message, refusal.status === 503 ? { 'retry-after': '30' } : {});
     }
     opening.set(user, (opening.get(user) ?? 0) + 1);
     let released = false;
@@ -199,12 +200,12 @@ export function createServiceHandler(options: ServiceOptions, limitsOf: Partial<
     // Before anything of MCP runs: no transport, session or server for a request not from the edge.
     if (!fromEdge(req, res)) return;
     if (path !== '/mcp') {
-      jsonRpcError(res, 404, 'Not found');
+      refuse(res, 404, 'Not found');
       return;
     }
     const work = options.stateful ? handleStateful(req, res) : perRequest(req, res);
     work.catch(() => {
-      if (!res.headersSent) jsonRpcError(res, 500, 'Internal error');
+      if (!res.headersSent) refuse(res, 500, 'Internal error');
       else res.end();
     });
   };

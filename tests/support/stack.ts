@@ -9,8 +9,9 @@
  * settings and `env` set from outside, as a user would set them in that `.env`.
  *
  * The edge is the local one, or Caddy with GATEWAY_EDGE=caddy in the test file's environment
- * (Jest's caddy project, `npm run test:e2e:caddy`): then the same stack runs as `npm run start:caddy` (`--edge=caddy`),
- * and `stop()` also checks that Caddy did not outlive the gateway.
+ * (Jest's caddy project, `npm run test:e2e:caddy`): then the same stack runs as
+ * `npm run start:caddy` (`--edge=caddy`), and `stop()` also checks that Caddy did not outlive the
+ * gateway.
  *
  * The stack logs at debug level, where the local edge logs every path it routed; `stop()` checks
  * each of them against the Traefik rules generated for production (route-check.ts), so every
@@ -40,7 +41,7 @@ export interface Stack {
   edge: EdgeKind;
   port: number;
   output: () => string;
-  /** The first match of `pattern` in the output, once there: lines such as the banner come after "gateway listening". */
+  /** The first match of `pattern` in the output, once there (the banner follows "gateway listening"). */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   logs: () => Record<string, unknown>[];
   process: ChildProcess;

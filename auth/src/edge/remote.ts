@@ -42,7 +42,7 @@ export interface RemoteRequest {
   logger: Logger;
 }
 
-function jsonRpcError(
+function answerJsonRpcError(
   res: ServerResponse,
   status: number,
   message: string,
@@ -125,7 +125,7 @@ export async function remoteRequest(req: IncomingMessage, res: ServerResponse, r
         'remote MCP server request failed',
       );
       const failure = upstreamFailure(r.name, sent.failed, r.service.remote.timeoutMs);
-      jsonRpcError(res, failure.status, failure.body.error.message, r.answerHeaders);
+      answerJsonRpcError(res, failure.status, failure.body.error.message, r.answerHeaders);
       return;
     }
     const { answer } = sent;
